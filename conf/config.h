@@ -87,6 +87,8 @@ struct RouteConfig {
     unsigned next_hop_line = 0;  // line of the next_hop key
 };
 
+// A value-initialised Config lacks the defaults that need the machine or parsing
+// (hostname, relay_networks): start from default_config().
 struct Config {
     std::string source;  // file name, or "(defaults)"
     ServerConfig server;

@@ -53,6 +53,8 @@ struct Envelope {
 
 // Versioned binary encoding; decode returns nullopt on a damaged or unknown record.
 std::string encode_envelope(const Envelope& e);
+// The same into a caller's buffer (cleared first), so the spool's writer reuses one.
+void encode_envelope(const Envelope& e, std::string& out);
 std::optional<Envelope> decode_envelope(std::string_view bytes);
 
 }  // namespace edgerelay::queue

@@ -76,6 +76,8 @@ public:
 private:
     friend class SpoolWriteTxn;
     friend class SpoolWriter;
+    // An LMDB return code as a SpoolError (MDB_MAP_FULL/MDB_TXN_FULL -> full, ...).
+    static std::error_code error_from_lmdb(int rc);
     std::string path_;
     Mode mode_;
     MDB_env* env_ = nullptr;

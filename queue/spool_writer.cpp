@@ -1,1 +1,178 @@
-// placeholder: being written
+// The group-commit writer thread. It sleeps on the condition variable until work
+// arrives, takes everything pending, applies it in one LMDB write transaction (each
+// operation in its own nested transaction, so one failing operation rolls back only
+// itself), commits once (one sync) and only then calls the completions: a completion
+// is where intake answers 250, so it must never run before the data is durable.
+//
+// Operations may run more than once (a batch that does not fit is retried one
+// operation at a time), so they must only describe writes, not consume their inputs.
+#include "queue/spool_writer.h"
+
+#include <lmdb.h>
+
+#include <vector>
+
+namespace edgerelay::queue {
+
+SpoolWriter::SpoolWriter(Spool& spool) : spool_(spool) { thread_ = std::thread([this] { run(); }); }
+
+SpoolWriter::~SpoolWriter() { stop(); }
+
+void SpoolWriter::submit(Operation op, Completion done) {
+    std::unique_lock lock(mutex_);
+    if (stopping_) {
+        lock.unlock();
+        // No writer thread any more to call it on; the caller's own thread will do.
+        if (done) done(SpoolError::closed);
+        return;
+    }
+    // The writer waits only while the queue is empty, so only the first arrival needs
+    // to wake it; the rest ride along with that batch or the next.
+    const bool was_empty = pending_.empty();
+    pending_.push_back(Pending{std::move(op), std::move(done)});
+    lock.unlock();
+    if (was_empty) wake_.notify_one();
+}
+
+void SpoolWriter::stop() {
+    {
+        std::lock_guard lock(mutex_);
+        stopping_ = true;
+    }
+    wake_.notify_one();
+    // From a completion (the writer thread itself) the loop ends by itself after it.
+    if (thread_.joinable() && thread_.get_id() != std::this_thread::get_id()) thread_.join();
+}
+
+std::uint64_t SpoolWriter::batches() const {
+    std::lock_guard lock(mutex_);
+    return batches_;
+}
+
+std::uint64_t SpoolWriter::operations() const {
+    std::lock_guard lock(mutex_);
+    return operations_;
+}
+
+void SpoolWriter::run() {
+    MDB_env* const env = spool_.env_;
+    const bool read_only = spool_.mode_ == Spool::Mode::read_only;
+
+    // An operation that throws is a programming error on its side; the batch and the
+    // writer thread go on, and the caller hears io.
+    auto apply = [this](Operation& op, MDB_txn* txn) -> std::error_code {
+        SpoolWriteTxn wtxn(spool_, txn);
+        try {
+            return op ? op(wtxn) : std::error_code{};
+        } catch (...) {
+            return SpoolError::io;
+        }
+    };
+    // One operation in a transaction of its own, committed (and synced) if it succeeds.
+    auto run_alone = [&](Operation& op) -> std::error_code {
+        if (read_only) return SpoolError::io;
+        MDB_txn* txn = nullptr;
+        if (int rc = mdb_txn_begin(env, nullptr, 0, &txn); rc != 0) return Spool::error_from_lmdb(rc);
+        if (auto ec = apply(op, txn)) {
+            mdb_txn_abort(txn);
+            return ec;
+        }
+        return Spool::error_from_lmdb(mdb_txn_commit(txn));
+    };
+
+    std::deque<Pending> batch;
+    std::vector<std::error_code> results;  // kept across batches: no allocation per batch
+    for (;;) {
+        {
+            std::unique_lock lock(mutex_);
+            wake_.wait(lock, [this] { return stopping_ || !pending_.empty(); });
+            if (stopping_) break;
+            batch.swap(pending_);
+        }
+        const std::size_t n = batch.size();
+        results.assign(n, std::error_code{});
+        std::uint64_t commits = 0;
+        std::size_t succeeded = 0;
+
+        MDB_txn* txn = nullptr;
+        int rc = read_only ? EACCES : mdb_txn_begin(env, nullptr, 0, &txn);
+        if (rc != 0) {
+            results.assign(n, read_only ? make_error_code(SpoolError::io) : Spool::error_from_lmdb(rc));
+        } else if (n == 1) {
+            // Alone, no nested transaction is needed to keep a failure to itself.
+            results[0] = apply(batch[0].op, txn);
+            if (results[0]) {
+                mdb_txn_abort(txn);
+            } else if ((results[0] = Spool::error_from_lmdb(mdb_txn_commit(txn))) == std::error_code{}) {
+                succeeded = commits = 1;
+            }
+        } else {
+            for (std::size_t i = 0; i < n; ++i) {
+                MDB_txn* child = nullptr;
+                if (int crc = mdb_txn_begin(env, txn, 0, &child); crc != 0) {
+                    results[i] = Spool::error_from_lmdb(crc);
+                    continue;
+                }
+                if ((results[i] = apply(batch[i].op, child))) {
+                    mdb_txn_abort(child);
+                } else if (!(results[i] = Spool::error_from_lmdb(mdb_txn_commit(child)))) {
+                    ++succeeded;
+                }
+            }
+            rc = mdb_txn_commit(txn);
+            if (rc == 0) {
+                commits = succeeded ? 1 : 0;
+                // Removals in this batch free pages only once it is committed, and a
+                // batch too big for one transaction fails with full too: an operation
+                // that did not fit beside the others gets one try on its own.
+                if (succeeded)
+                    for (std::size_t i = 0; i < n; ++i)
+                        if (results[i] == SpoolError::full && !(results[i] = run_alone(batch[i].op))) {
+                            ++succeeded;
+                            ++commits;
+                        }
+            } else if (rc == MDB_MAP_FULL || rc == MDB_TXN_FULL) {
+                // Together they do not fit: commit each on its own, so those that fit
+                // are kept and only the rest hear "full".
+                succeeded = 0;
+                for (std::size_t i = 0; i < n; ++i)
+                    if (!(results[i] = run_alone(batch[i].op))) {
+                        ++succeeded;
+                        ++commits;
+                    }
+            } else {
+                succeeded = 0;
+                results.assign(n, Spool::error_from_lmdb(rc));
+            }
+        }
+        {
+            std::lock_guard lock(mutex_);
+            batches_ += commits;
+            operations_ += succeeded;
+        }
+        for (std::size_t i = 0; i < n; ++i) {
+            if (!batch[i].done) continue;
+            try {
+                batch[i].done(results[i]);
+            } catch (...) {
+                // A completion must not take the writer (and every later 250) down.
+            }
+        }
+        batch.clear();
+    }
+
+    std::deque<Pending> left;
+    {
+        std::lock_guard lock(mutex_);
+        left.swap(pending_);
+    }
+    for (auto& p : left) {
+        if (!p.done) continue;
+        try {
+            p.done(SpoolError::closed);
+        } catch (...) {
+        }
+    }
+}
+
+}  // namespace edgerelay::queue

@@ -37,4 +37,8 @@ PathParse parse_path(std::string_view text, bool is_sender, bool smtputf8);
 // Lower-cased ASCII copy of a domain, for route lookup.
 std::string lowercase_domain(std::string_view domain);
 
+// ASCII case-insensitive equality (domains, SMTP verbs and keywords, header names);
+// octets >= 0x80 compare exactly.
+bool ascii_iequals(std::string_view a, std::string_view b);
+
 }  // namespace edgerelay::relay

@@ -37,6 +37,8 @@ public:
     std::string& content() { return content_; }
 
 private:
+    void fail(DataError e);  // records the first error and frees the content
+
     Mode mode_;
     std::uint64_t max_size_;
     std::string content_;

@@ -34,8 +34,8 @@ private:
     std::unordered_map<std::string, std::size_t> by_domain_;
 };
 
-// "file:line: route[N].next_hop: what is wrong" for every route that cannot be used
-// (bad next_hop, duplicate domain); empty when all are good.
+// "file:line: route[N].next_hop: what is wrong" for every route whose next hop does
+// not parse (conf/ checks everything else); empty when all are good.
 std::vector<conf::ConfigError> check_routes(const conf::Config& config);
 
 }  // namespace edgerelay::routing

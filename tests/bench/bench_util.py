@@ -1,0 +1,324 @@
+#!/usr/bin/python3
+"""Small helpers for run_intake_bench.sh (standard library only).
+
+Subcommands:
+  free-ports N               print N distinct free TCP ports on 127.0.0.1
+  wait-banner HOST PORT SECS wait until HOST:PORT answers with an SMTP 220 banner
+  count-json FILE KEY        print len(obj[KEY]) of a JSON object in FILE
+  count-jsonl FILE           print the number of non-empty lines (postqueue -j)
+  proc-mem PID [--tree]      print "rss_kib pss_kib nprocs" of PID (and its children)
+  cpu-seconds PID            print utime+stime of PID in seconds
+  http-get URL SECS          print the status code of a GET (000 on failure)
+  json-vars FILE PREFIX NAME=PATH...
+                             print shell assignments PREFIX_NAME='value' for dotted PATHs
+                             of a JSON object in FILE (empty when missing or unreadable)
+  report RESULTS             print the summary table from a results file
+"""
+
+import json
+import os
+import shlex
+import socket
+import statistics
+import sys
+import time
+import urllib.error
+import urllib.request
+
+
+def free_ports(n):
+    socks, ports = [], []
+    try:
+        while len(ports) < n:
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s.bind(("127.0.0.1", 0))
+            socks.append(s)
+            p = s.getsockname()[1]
+            if p not in ports:
+                ports.append(p)
+    finally:
+        for s in socks:
+            s.close()
+    print(" ".join(str(p) for p in ports))
+
+
+def wait_banner(host, port, secs):
+    deadline = time.monotonic() + float(secs)
+    last = "no attempt"
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection((host, int(port)), timeout=2) as s:
+                s.settimeout(5)
+                line = s.makefile("rb").readline().decode("latin-1").strip()
+                if line.startswith("220"):
+                    try:
+                        s.sendall(b"QUIT\r\n")
+                    except OSError:
+                        pass
+                    return 0
+                last = "banner: " + line
+        except OSError as e:
+            last = str(e)
+        time.sleep(0.2)
+    print(f"no SMTP banner on {host}:{port} within {secs}s ({last})", file=sys.stderr)
+    return 1
+
+
+def count_json(path, key):
+    with open(path, encoding="utf-8") as f:
+        obj = json.load(f)
+    print(len(obj[key]))
+
+
+def count_jsonl(path):
+    n = 0
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            if line.strip():
+                json.loads(line)
+                n += 1
+    print(n)
+
+
+def _status_kib(pid, field):
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def _pss_kib(pid):
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            for line in f:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def _children(pid):
+    kids = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/stat") as f:
+                stat = f.read()
+            ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        if ppid == int(pid):
+            kids.append(int(d))
+    return kids
+
+
+def proc_mem(pid, tree):
+    pids = [int(pid)]
+    if tree:
+        pids += _children(pid)
+    rss = sum(_status_kib(p, "VmRSS") for p in pids)
+    pss = sum(_pss_kib(p) for p in pids)
+    print(rss, pss, len(pids))
+
+
+def cpu_seconds(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    ticks = int(fields[11]) + int(fields[12])
+    print(f"{ticks / os.sysconf('SC_CLK_TCK'):.2f}")
+
+
+def http_get(url, secs):
+    try:
+        with urllib.request.urlopen(url, timeout=float(secs)) as r:
+            print(r.status)
+    except urllib.error.HTTPError as e:
+        print(e.code)
+    except Exception:
+        print("000")
+
+
+def json_vars(path, prefix, specs):
+    try:
+        with open(path, encoding="utf-8") as f:
+            obj = json.load(f)
+    except (OSError, ValueError):
+        obj = {}
+    for spec in specs:
+        name, _, dotted = spec.partition("=")
+        v = obj
+        for part in (dotted or name).split("."):
+            v = v.get(part) if isinstance(v, dict) else None
+        if v is None:
+            text = ""
+        elif isinstance(v, bool):
+            text = "True" if v else "False"
+        elif isinstance(v, float):
+            text = f"{v:.3f}"
+        elif isinstance(v, (dict, list)):
+            text = json.dumps(v, separators=(",", ":"))
+        else:
+            text = str(v)
+        print(f"{prefix}_{name}={shlex.quote(text)}")
+
+
+# ---------------------------------------------------------------- report
+
+def _load_results(path):
+    """Lines 'key value'; repeated keys (several rounds) become lists."""
+    res = {}
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            line = line.rstrip("\n")
+            if not line or line.startswith("#"):
+                continue
+            key, _, value = line.partition(" ")
+            res.setdefault(key, []).append(value)
+    return res
+
+
+def _num(res, key):
+    vals = []
+    for v in res.get(key, []):
+        try:
+            vals.append(float(v))
+        except ValueError:
+            pass
+    if not vals:
+        return None
+    return statistics.median(vals)
+
+
+def _fmt(v, unit="", digits=0):
+    if v is None:
+        return "n/a"
+    return f"{v:,.{digits}f}{unit}"
+
+
+def report(path):
+    res = _load_results(path)
+    g = lambda k: _num(res, k)
+    rounds = len(res.get("ceiling_rate", res.get("postfix_rate", res.get("edgerelay_rate", [1]))))
+    lines = []
+    p = lines.append
+    p("")
+    p("==================== edgerelay intake benchmark ====================")
+    for k in ("date", "host", "cpus", "kernel", "loadavg_start", "loadavg_end", "filesystem", "postfix_version", "edgerelay_bin",
+              "messages", "sessions", "size", "latency_messages", "idle_connections"):
+        if k in res:
+            p(f"  {k:<18} {res[k][-1]}")
+    if rounds > 1:
+        p(f"  rounds             {rounds} (figures below are medians; every round listed after)")
+    p("")
+    p("  1-3. intake, {} x {} B messages, {} sessions, 1 message/connection (msgs/s)".format(
+        res.get("messages", ["?"])[-1], res.get("size", ["?"])[-1], res.get("sessions", ["?"])[-1]))
+    ceiling, pf, er = g("ceiling_rate"), g("postfix_rate"), g("edgerelay_rate")
+    p(f"     smtp-source -> smtp-sink (tools ceiling)   {_fmt(ceiling, digits=0):>10}")
+    p(f"     smtp-source -> Postfix, destination down   {_fmt(pf, digits=0):>10}   queued {res.get('postfix_queued', ['n/a'])[-1]} ({res.get('postfix_valid', ['n/a'])[-1]})")
+    p(f"     smtp-source -> edgerelay, destination down {_fmt(er, digits=0):>10}   queued {res.get('edgerelay_queued', ['n/a'])[-1]} ({res.get('edgerelay_valid', ['n/a'])[-1]})")
+    if g("edgerelay_cpu_per_msg_us") is not None:
+        p(f"     edgerelayd CPU per accepted message        {_fmt(g('edgerelay_cpu_per_msg_us'), ' us', 0):>10}")
+    p("")
+    p("  4. accept latency, one session, end of data -> 250 (ms)")
+    p("                     p50       p90       p99       max     msgs/s")
+    for who in ("postfix", "edgerelay"):
+        if g(f"{who}_lat_p50") is None:
+            p(f"     {who:<10}   n/a")
+            continue
+        p("     {:<10} {:>8} {:>9} {:>9} {:>9} {:>10}   ({})".format(
+            who, _fmt(g(f"{who}_lat_p50"), digits=3), _fmt(g(f"{who}_lat_p90"), digits=3),
+            _fmt(g(f"{who}_lat_p99"), digits=3), _fmt(g(f"{who}_lat_max"), digits=3),
+            _fmt(g(f"{who}_lat_rate"), digits=0), res.get(f"{who}_lat_valid", ["n/a"])[-1]))
+    p("")
+    p("  5. idle connections (banner read, EHLO answered, then held)")
+    if g("edgerelay_idle_open") is not None:
+        p("     edgerelay: {} of {} open, VmRSS {} before, {} with them ({})".format(
+            int(g("edgerelay_idle_open")), res.get("idle_connections", ["?"])[-1],
+            _fmt(g("edgerelay_idle_rss0_mib"), " MiB", 1), _fmt(g("edgerelay_idle_rss_mib"), " MiB", 1),
+            res.get("edgerelay_idle_valid", ["n/a"])[-1]))
+        p("                {} per connection (total RSS / connections), {} per connection (growth / connections)".format(
+            _fmt(g("edgerelay_idle_kib_per_conn"), " KiB", 1), _fmt(g("edgerelay_idle_kib_per_conn_delta"), " KiB", 1)))
+    else:
+        p("     edgerelay: n/a")
+    if g("postfix_idle_open") is not None:
+        p("     Postfix:   {} open; growth of master+children RSS sum {} per connection, of PSS sum {} per connection".format(
+            int(g("postfix_idle_open")), _fmt(g("postfix_idle_rss_kib_per_conn"), " KiB", 0),
+            _fmt(g("postfix_idle_pss_kib_per_conn"), " KiB", 0)))
+    p("")
+    p("  Ratios (same run)")
+
+    def ratio(a, b):
+        return None if a is None or b is None or b == 0 else a / b
+
+    r = ratio(er, pf)
+    p(f"     edgerelay / Postfix intake        {_fmt(r, 'x', 2):>9}   target >= 8x    {_verdict(r, lambda x: x >= 8)}")
+    r = ratio(er, ceiling)
+    p(f"     edgerelay / tools ceiling         {_fmt(r, 'x', 2):>9}   (as close to 1 as possible)")
+    r = ratio(pf, ceiling)
+    p(f"     Postfix / tools ceiling           {_fmt(r, 'x', 2):>9}")
+    r = ratio(g("edgerelay_lat_p99"), g("postfix_lat_p99"))
+    p(f"     latency p99 edgerelay / Postfix   {_fmt(r, 'x', 2):>9}   target <= 1     {_verdict(r, lambda x: x <= 1)}")
+    r = ratio(g("edgerelay_lat_p50"), g("postfix_lat_p50"))
+    p(f"     latency p50 edgerelay / Postfix   {_fmt(r, 'x', 2):>9}")
+    rss = g("edgerelay_idle_rss_mib")
+    p(f"     edgerelay RSS with {res.get('idle_connections', ['?'])[-1]} connections {_fmt(rss, ' MiB', 1):>11}   target < 256 MiB {_verdict(rss, lambda x: x < 256) if g('edgerelay_idle_open') == float(res.get('idle_connections', ['-1'])[-1]) else ('n/a' if rss is None else 'NOT ALL CONNECTIONS OPEN')}")
+    if rounds > 1:
+        p("")
+        p("  Every round:")
+        for k in ("ceiling_rate", "postfix_rate", "edgerelay_rate", "postfix_lat_p99", "edgerelay_lat_p99"):
+            if k in res:
+                p(f"     {k:<20} {' '.join(res[k])}")
+    invalid = [k for k, v in res.items() if k.endswith("_valid") and any(x != "valid" for x in v)]
+    p("")
+    if invalid:
+        p("  RUN INVALID: " + ", ".join(f"{k}={','.join(res[k])}" for k in invalid))
+    else:
+        p("  All measured phases valid (queue counts matched what was sent).")
+    p("=====================================================================")
+    print("\n".join(lines))
+    return 3 if invalid else 0
+
+
+def _verdict(v, ok):
+    if v is None:
+        return "n/a"
+    return "PASS" if ok(v) else "FAIL"
+
+
+def main(argv):
+    if len(argv) < 2:
+        print(__doc__, file=sys.stderr)
+        return 2
+    cmd, args = argv[1], argv[2:]
+    if cmd == "free-ports":
+        free_ports(int(args[0]) if args else 1)
+    elif cmd == "wait-banner":
+        return wait_banner(*args[:3])
+    elif cmd == "count-json":
+        count_json(args[0], args[1])
+    elif cmd == "count-jsonl":
+        count_jsonl(args[0])
+    elif cmd == "proc-mem":
+        proc_mem(args[0], "--tree" in args[1:])
+    elif cmd == "cpu-seconds":
+        cpu_seconds(args[0])
+    elif cmd == "http-get":
+        http_get(args[0], args[1] if len(args) > 1 else 5)
+    elif cmd == "json-vars":
+        json_vars(args[0], args[1], args[2:])
+    elif cmd == "report":
+        return report(args[0])
+    else:
+        print(__doc__, file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

@@ -1,0 +1,582 @@
+#!/bin/bash
+# edgerelay intake benchmark, beside Postfix, in one run (SPEC §5).
+#
+#   tests/bench/run_intake_bench.sh            # everything, defaults below
+#   BENCH_MESSAGES=5000 tests/bench/run_intake_bench.sh
+#
+# Phases (BENCH_PHASES, space separated; default: all of them, in this order):
+#   ceiling    smtp-source -> smtp-sink on loopback: what the load tools alone manage
+#   postfix    smtp-source -> a private Postfix instance whose relayhost is down
+#   edgerelay  smtp-source -> edgerelayd whose route's next hop is down
+#   latency    one session, end of data -> 250, p50/p99, Postfix then edgerelay
+#              (= latency-postfix latency-edgerelay)
+#   idle       BENCH_IDLE_CONNECTIONS idle connections to edgerelayd, its VmRSS
+#              (and BENCH_POSTFIX_IDLE connections to Postfix, RSS/PSS per connection)
+#              (= idle-postfix idle-edgerelay)
+# After every intake/latency phase the queue is counted (Postfix: queue files and
+# postqueue -j; edgerelay: edgerelayctl queue list --json); a count that differs from
+# what was acknowledged marks the run INVALID (exit status 3).
+#
+# Environment (defaults):
+#   BENCH_MESSAGES=20000        messages per intake phase (smtp-source -m)
+#   BENCH_SESSIONS=20           parallel sessions (smtp-source -s)
+#   BENCH_SIZE=4096             message size (smtp-source -l, latency script --size)
+#   BENCH_ROUNDS=1              intake rounds (ceiling, Postfix, edgerelay; order of the
+#                               last two alternates); medians are reported
+#   BENCH_LATENCY_MESSAGES=2000 messages in the latency session (+20 warm-up)
+#   BENCH_IDLE_CONNECTIONS=10000  idle connections to edgerelayd
+#   BENCH_IDLE_SOURCES=100      source addresses 127.0.0.1..127.0.0.N for them
+#   BENCH_POSTFIX_IDLE=50       idle connections to Postfix (0 = skip; < process limit 100)
+#   BENCH_PHASES="ceiling postfix edgerelay latency idle"
+#   EDGERELAY_BIN_DIR=<repo>/build/programs   where edgerelayd and edgerelayctl are
+#   BENCH_TMPDIR=/tmp           parent of the run's scratch directory (same disk = fair)
+#   BENCH_KEEP=0                1 keeps the scratch directory (configs, logs, spools)
+#   BENCH_RESULTS=              also copy the raw "key value" results to this file
+#
+# Runs as root (Postfix's master must). Only loopback is used. Every process started
+# here is stopped by its PID at exit (trap), and both private instances are removed.
+
+set -u -o pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO=$(cd "$HERE/../.." && pwd)
+PY=/usr/bin/python3
+UTIL="$PY $HERE/bench_util.py"
+
+BENCH_MESSAGES=${BENCH_MESSAGES:-20000}
+BENCH_SESSIONS=${BENCH_SESSIONS:-20}
+BENCH_SIZE=${BENCH_SIZE:-4096}
+BENCH_ROUNDS=${BENCH_ROUNDS:-1}
+BENCH_LATENCY_MESSAGES=${BENCH_LATENCY_MESSAGES:-2000}
+BENCH_LATENCY_WARMUP=${BENCH_LATENCY_WARMUP:-20}
+BENCH_IDLE_CONNECTIONS=${BENCH_IDLE_CONNECTIONS:-10000}
+BENCH_IDLE_SOURCES=${BENCH_IDLE_SOURCES:-100}
+BENCH_POSTFIX_IDLE=${BENCH_POSTFIX_IDLE:-50}
+BENCH_PHASES=${BENCH_PHASES:-ceiling postfix edgerelay latency idle}
+EDGERELAY_BIN_DIR=${EDGERELAY_BIN_DIR:-$REPO/build/programs}
+BENCH_TMPDIR=${BENCH_TMPDIR:-/tmp}
+BENCH_KEEP=${BENCH_KEEP:-0}
+BENCH_RESULTS=${BENCH_RESULTS:-}
+
+SENDER=sender@example.net
+RCPT_DOMAIN=rockerduck.example
+RCPT=bench@$RCPT_DOMAIN
+DEAD_HOP_IP=127.0.0.2
+DEAD_HOP_PORT=2599
+
+SMTP_SOURCE=$(command -v smtp-source || echo /usr/sbin/smtp-source)
+SMTP_SINK=$(command -v smtp-sink || echo /usr/sbin/smtp-sink)
+POSTFIX=$(command -v postfix || echo /usr/sbin/postfix)
+POSTQUEUE=$(command -v postqueue || echo /usr/sbin/postqueue)
+EDGERELAYD=$EDGERELAY_BIN_DIR/edgerelayd
+EDGERELAYCTL=$EDGERELAY_BIN_DIR/edgerelayctl
+
+# ------------------------------------------------------------------ bookkeeping
+
+BG_PIDS=()          # processes started here, stopped by PID at exit
+POSTFIX_DIRS=()     # private Postfix instances (config directories) to stop at exit
+WORK=""
+
+log() { printf '[%s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
+die() { log "FATAL: $*"; exit 1; }
+record() { echo "$1 $2" >>"$RESULTS"; log "  $1 = $2"; }
+now() { date +%s.%N; }
+has_phase() { [[ " $PHASES " == *" $1 "* ]]; }
+
+stop_pid() {  # stop_pid PID [label]: TERM, wait up to 15 s, then KILL
+    local pid=$1 label=${2:-process} i
+    [[ -n "$pid" ]] || return 0
+    kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null; return 0; }
+    kill -TERM "$pid" 2>/dev/null
+    for ((i = 0; i < 150; i++)); do
+        kill -0 "$pid" 2>/dev/null || break
+        # a reaped child of ours disappears; a zombie child is reaped by wait below
+        if [[ "$(awk '{print $3}' /proc/"$pid"/stat 2>/dev/null)" == Z ]]; then break; fi
+        sleep 0.1
+    done
+    if kill -0 "$pid" 2>/dev/null && [[ "$(awk '{print $3}' /proc/"$pid"/stat 2>/dev/null)" != Z ]]; then
+        log "$label (pid $pid) ignored SIGTERM for 15 s: SIGKILL"
+        kill -KILL "$pid" 2>/dev/null
+    fi
+    wait "$pid" 2>/dev/null
+    local keep=() p
+    for p in "${BG_PIDS[@]}"; do [[ "$p" == "$pid" ]] || keep+=("$p"); done
+    BG_PIDS=("${keep[@]}")
+    return 0
+}
+
+cleanup() {
+    local rc=$? d p
+    trap - EXIT INT TERM
+    for d in "${POSTFIX_DIRS[@]}"; do pf_stop "$d"; done
+    for p in "${BG_PIDS[@]}"; do stop_pid "$p"; done
+    if [[ -n "$WORK" && -d "$WORK" ]]; then
+        if [[ "$BENCH_KEEP" == 1 ]]; then
+            log "scratch directory kept: $WORK"
+        else
+            log "removing $WORK (Postfix queue files take a while on some disks)"
+            rm -rf -- "$WORK"
+        fi
+    fi
+    exit $rc
+}
+trap cleanup EXIT
+trap 'log "interrupted"; exit 130' INT TERM
+
+# ------------------------------------------------------------------ checks
+
+# "latency" and "idle" stand for their Postfix and edgerelay halves
+PHASES=""
+for p in $BENCH_PHASES; do
+    case $p in
+    latency) PHASES+=" latency-postfix latency-edgerelay" ;;
+    idle) PHASES+=" idle-postfix idle-edgerelay" ;;
+    ceiling | postfix | edgerelay | latency-postfix | latency-edgerelay | idle-postfix | idle-edgerelay) PHASES+=" $p" ;;
+    *) die "unknown phase '$p' in BENCH_PHASES" ;;
+    esac
+done
+[[ "$BENCH_POSTFIX_IDLE" -gt 0 ]] || PHASES=${PHASES/ idle-postfix/}
+
+[[ $(id -u) == 0 ]] || die "run as root (Postfix's master runs as root)"
+for t in "$SMTP_SOURCE" "$SMTP_SINK" "$POSTFIX" "$POSTQUEUE" "$PY"; do
+    [[ -x "$t" ]] || die "missing $t"
+done
+if has_phase edgerelay || has_phase latency-edgerelay || has_phase idle-edgerelay; then
+    [[ -x "$EDGERELAYD" && -x "$EDGERELAYCTL" ]] ||
+        die "edgerelayd/edgerelayctl not found in EDGERELAY_BIN_DIR=$EDGERELAY_BIN_DIR (build them, or set BENCH_PHASES)"
+fi
+for p in $(pgrep -x master 2>/dev/null); do
+    log "note: a Postfix master (pid $p) is already running on this machine; it is not ours and is left alone"
+done
+
+mkdir -p "$BENCH_TMPDIR"
+WORK=$(mktemp -d "$BENCH_TMPDIR/edgerelay-bench.XXXXXX") || die "mktemp"
+chmod 755 "$WORK"   # Postfix's unprivileged daemons must reach their queue directory
+RESULTS=$WORK/results.txt
+: >"$RESULTS"
+
+read -r -a PORTS <<<"$($UTIL free-ports 16)"
+PORT_I=0
+next_port() { PORT=${PORTS[$PORT_I]}; PORT_I=$((PORT_I + 1)); }
+
+record date "$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+record host "$(hostname)"
+record cpus "$(nproc)"
+record kernel "$(uname -r)"
+record loadavg_start "$(cut -d' ' -f1-3 /proc/loadavg)"
+record filesystem "$(df -T "$WORK" | awk 'NR==2 {print $2" on "$1}')"
+record postfix_version "$(postconf -d -h mail_version 2>/dev/null)"
+record edgerelay_bin "$EDGERELAY_BIN_DIR"
+record messages "$BENCH_MESSAGES"
+record sessions "$BENCH_SESSIONS"
+record size "$BENCH_SIZE"
+record latency_messages "$BENCH_LATENCY_MESSAGES"
+record idle_connections "$BENCH_IDLE_CONNECTIONS"
+
+rate() { awk -v n="$1" -v s="$2" -v e="$3" 'BEGIN { printf "%.1f", n / (e - s) }'; }
+
+# run_source PORT LABEL: smtp-source with the benchmark's parameters, timed; sets RATE
+run_source() {
+    local port=$1 label=$2 t0 t1 rc
+    log "$label: smtp-source -s $BENCH_SESSIONS -l $BENCH_SIZE -m $BENCH_MESSAGES -> 127.0.0.1:$port"
+    t0=$(now)
+    "$SMTP_SOURCE" -s "$BENCH_SESSIONS" -l "$BENCH_SIZE" -m "$BENCH_MESSAGES" \
+        -f "$SENDER" -t "$RCPT" "127.0.0.1:$port" >"$WORK/$label.source.out" 2>&1
+    rc=$?
+    t1=$(now)
+    RATE=$(rate "$BENCH_MESSAGES" "$t0" "$t1")
+    SOURCE_RC=$rc
+    if [[ $rc != 0 || -s "$WORK/$label.source.out" ]]; then
+        log "$label: smtp-source exit $rc; output:"
+        head -20 "$WORK/$label.source.out" >&2
+    fi
+    log "$label: $BENCH_MESSAGES messages in $(awk -v s="$t0" -v e="$t1" 'BEGIN{printf "%.2f", e-s}') s = $RATE msgs/s"
+}
+
+# ------------------------------------------------------------------ Postfix
+
+# pf_start NAME PORT: a private instance under $WORK/NAME; sets PF_DIR (its config dir)
+pf_start() {
+    local name=$1 port=$2 base=$WORK/$1 t0
+    t0=$(now)
+    mkdir -p "$base/etc" "$base/queue" "$base/data"
+    chown postfix "$base/data" && chmod 700 "$base/data"
+    cat >"$base/etc/main.cf" <<EOF
+# private benchmark instance (run_intake_bench.sh)
+compatibility_level = 3.6
+queue_directory = $base/queue
+data_directory = $base/data
+meta_directory = /etc/postfix
+myhostname = bench-postfix.example
+mydomain = bench.example
+myorigin = \$myhostname
+mydestination = localhost
+inet_interfaces = 127.0.0.1
+inet_protocols = ipv4
+mynetworks = 127.0.0.0/8
+# the destination is down: nothing listens there, so mail is accepted and deferred
+relayhost = [$DEAD_HOP_IP]:$DEAD_HOP_PORT
+alias_maps =
+alias_database =
+biff = no
+maillog_file = $base/maillog
+maillog_file_prefixes = $base
+# 20 parallel sessions must not be throttled
+default_process_limit = 100
+smtpd_client_connection_count_limit = 0
+smtpd_client_connection_rate_limit = 0
+smtpd_client_message_rate_limit = 0
+smtpd_client_recipient_rate_limit = 0
+smtpd_client_new_tls_session_rate_limit = 0
+smtpd_client_auth_rate_limit = 0
+smtpd_client_event_limit_exceptions = 127.0.0.0/8
+anvil_rate_time_unit = 60s
+EOF
+    # chroot column 'n' everywhere: the queue directory is not a prepared chroot jail
+    cat >"$base/etc/master.cf" <<EOF
+127.0.0.1:$port inet n - n - - smtpd
+pickup    unix  n       -       n       60      1       pickup
+cleanup   unix  n       -       n       -       0       cleanup
+qmgr      unix  n       -       n       300     1       qmgr
+tlsmgr    unix  -       -       n       1000?   1       tlsmgr
+rewrite   unix  -       -       n       -       -       trivial-rewrite
+bounce    unix  -       -       n       -       0       bounce
+defer     unix  -       -       n       -       0       bounce
+trace     unix  -       -       n       -       0       bounce
+verify    unix  -       -       n       -       1       verify
+flush     unix  n       -       n       1000?   0       flush
+proxymap  unix  -       -       n       -       -       proxymap
+proxywrite unix -       -       n       -       1       proxymap
+smtp      unix  -       -       n       -       -       smtp
+relay     unix  -       -       n       -       -       smtp
+showq     unix  n       -       n       -       -       showq
+error     unix  -       -       n       -       -       error
+retry     unix  -       -       n       -       -       error
+discard   unix  -       -       n       -       -       discard
+local     unix  -       n       n       -       -       local
+virtual   unix  -       n       n       -       -       virtual
+lmtp      unix  -       -       n       -       -       lmtp
+anvil     unix  -       -       n       -       1       anvil
+scache    unix  -       -       n       -       1       scache
+postlog   unix-dgram n  -       n       -       1       postlogd
+EOF
+    PF_DIR=$base/etc
+    POSTFIX_DIRS+=("$PF_DIR")
+    "$POSTFIX" -c "$PF_DIR" check >"$base/check.out" 2>&1 || {
+        cat "$base/check.out" >&2; die "postfix -c $PF_DIR check failed"; }
+    "$POSTFIX" -c "$PF_DIR" start >"$base/start.out" 2>&1 || {
+        cat "$base/start.out" "$base/maillog" >&2; die "postfix -c $PF_DIR start failed"; }
+    $UTIL wait-banner 127.0.0.1 "$port" 30 || { tail "$base/maillog" >&2; die "Postfix $name did not answer"; }
+    PF_MASTER=$(tr -d ' \n' <"$base/queue/pid/master.pid")
+    log "$name: Postfix master pid $PF_MASTER, smtpd on 127.0.0.1:$port, config $PF_DIR (up in $(awk -v s="$t0" -v e="$(now)" 'BEGIN{printf "%.1f", e-s}') s)"
+}
+
+pf_stop() {  # pf_stop CONFIG_DIR: stop the instance; make sure its master is gone
+    local dir=$1 base pid i keep=() d
+    base=$(dirname "$dir")
+    pid=$(tr -d ' \n' <"$base/queue/pid/master.pid" 2>/dev/null)
+    "$POSTFIX" -c "$dir" stop >/dev/null 2>&1
+    if [[ -n "$pid" ]]; then
+        for ((i = 0; i < 150; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        if kill -0 "$pid" 2>/dev/null && grep -q master "/proc/$pid/cmdline" 2>/dev/null; then
+            log "Postfix master $pid still up 15 s after stop: SIGKILL"
+            kill -KILL "$pid" 2>/dev/null
+        fi
+    fi
+    for d in "${POSTFIX_DIRS[@]}"; do [[ "$d" == "$dir" ]] || keep+=("$d"); done
+    POSTFIX_DIRS=("${keep[@]}")
+}
+
+pf_count() {  # pf_count CONFIG_DIR: number of queue files (incoming active deferred hold maildrop)
+    local q
+    q=$(dirname "$1")/queue
+    find "$q/incoming" "$q/active" "$q/deferred" "$q/hold" "$q/maildrop" -type f 2>/dev/null | wc -l
+}
+
+pf_postqueue_count() {
+    "$POSTQUEUE" -c "$1" -j >"$WORK/postqueue.json" 2>/dev/null && $UTIL count-jsonl "$WORK/postqueue.json" || echo error
+}
+
+# pf_verify PREFIX CONFIG_DIR EXPECTED
+pf_verify() {
+    local prefix=$1 dir=$2 want=$3 n pq
+    n=$(pf_count "$dir")
+    sleep 2
+    pq=$(pf_postqueue_count "$dir")
+    record "${prefix}_queued" "$n"
+    record "${prefix}_postqueue" "$pq"
+    if [[ "$n" == "$want" && "$pq" == "$want" ]]; then
+        record "${prefix}_valid" valid
+    else
+        record "${prefix}_valid" "INVALID(sent=$want,queue_files=$n,postqueue=$pq)"
+    fi
+}
+
+# ------------------------------------------------------------------ edgerelay
+
+# er_start NAME PORT ADMIN_PORT PER_IP MAX_CONN: sets ER_PID, ER_CONF
+er_start() {
+    local name=$1 port=$2 admin=$3 per_ip=$4 maxc=$5 base=$WORK/$1
+    mkdir -p "$base/spool" "$base/log"
+    ER_CONF=$base/edgerelay.toml
+    cat >"$ER_CONF" <<EOF
+# benchmark instance (run_intake_bench.sh)
+[server]
+hostname = "bench-edge.example"
+listen = ["127.0.0.1:$port"]
+max_connections = $maxc
+max_connections_per_ip = $per_ip
+relay_networks = ["127.0.0.0/8"]
+
+[spool]
+path = "$base/spool"
+max_size = "16GiB"
+
+[log]
+path = "$base/log/edgerelay.log"
+
+[admin]
+listen = "127.0.0.1:$admin"
+
+[[route]]
+domain = "$RCPT_DOMAIN"
+next_hop = "[$DEAD_HOP_IP]:$DEAD_HOP_PORT"
+tls = "none"
+EOF
+    "$EDGERELAYD" --config "$ER_CONF" --check-config >"$base/check.out" 2>&1 || {
+        cat "$base/check.out" >&2; die "edgerelayd --check-config rejected $ER_CONF"; }
+    "$EDGERELAYD" --config "$ER_CONF" >"$base/stdout" 2>"$base/stderr" &
+    ER_PID=$!
+    BG_PIDS+=("$ER_PID")
+    if ! $UTIL wait-banner 127.0.0.1 "$port" 30; then
+        tail -20 "$base/stderr" >&2
+        die "edgerelayd $name did not answer on 127.0.0.1:$port"
+    fi
+    log "$name: edgerelayd pid $ER_PID on 127.0.0.1:$port (admin $admin, healthz $($UTIL http-get "http://127.0.0.1:$admin/healthz" 5)), config $ER_CONF"
+}
+
+er_count() {  # er_count CONF: messages in the queue per edgerelayctl (or "error")
+    local out=$WORK/queue-list.json
+    if "$EDGERELAYCTL" --config "$1" queue list --json >"$out" 2>"$out.err"; then
+        $UTIL count-json "$out" messages 2>>"$out.err" || echo error
+    else
+        echo error
+    fi
+}
+
+# er_verify PREFIX CONF EXPECTED PID: count at once, and again later if it differs
+er_verify() {
+    local prefix=$1 conf=$2 want=$3 pid=$4 n n2 i t0 t1
+    t0=$(now)
+    n=$(er_count "$conf")
+    t1=$(now)
+    log "$prefix: edgerelayctl queue list --json took $(awk -v s="$t0" -v e="$t1" 'BEGIN{printf "%.2f", e-s}') s"
+    n2=$n
+    if [[ "$n" != "$want" ]]; then
+        for ((i = 0; i < 5; i++)); do
+            sleep 2
+            n2=$(er_count "$conf")
+            [[ "$n2" == "$want" ]] && break
+        done
+        [[ "$n" == error ]] && { log "$prefix: edgerelayctl failed:"; head -5 "$WORK/queue-list.json.err" >&2; }
+    fi
+    record "${prefix}_queued" "$n"
+    if ! kill -0 "$pid" 2>/dev/null; then
+        record "${prefix}_valid" "INVALID(edgerelayd-died)"
+    elif [[ "$n" == "$want" ]]; then
+        record "${prefix}_valid" valid
+    elif [[ "$n2" == "$want" ]]; then
+        # the spool caught up only after the 250s were given: acknowledged before durable
+        record "${prefix}_valid" "INVALID(sent=$want,queued-at-end=$n,queued-later=$n2)"
+    else
+        record "${prefix}_valid" "INVALID(sent=$want,queued=$n,later=$n2)"
+    fi
+}
+
+# ------------------------------------------------------------------ phases
+
+phase_ceiling() {
+    next_port; local port=$PORT pid
+    "$SMTP_SINK" -u nobody "127.0.0.1:$port" 1024 >"$WORK/sink.out" 2>&1 &
+    pid=$!
+    BG_PIDS+=("$pid")
+    $UTIL wait-banner 127.0.0.1 "$port" 15 || die "smtp-sink did not start"
+    run_source "$port" ceiling
+    stop_pid "$pid" smtp-sink
+    if [[ $SOURCE_RC == 0 ]]; then
+        record ceiling_rate "$RATE"
+    else
+        record ceiling_valid "INVALID(smtp-source-exit-$SOURCE_RC)"
+    fi
+}
+
+phase_postfix() {
+    local round=$1
+    next_port; local port=$PORT
+    pf_start "postfix-intake-$round" "$port"
+    local dir=$PF_DIR
+    run_source "$port" "postfix-intake-$round"
+    if [[ $SOURCE_RC == 0 ]]; then
+        record postfix_rate "$RATE"
+        pf_verify postfix "$dir" "$BENCH_MESSAGES"
+    else
+        record postfix_valid "INVALID(smtp-source-exit-$SOURCE_RC)"
+    fi
+    # the queue files are removed at exit: deleting fsynced files is slow here
+    # (ext4 mounted with discard: ~7 ms a file) and must not overlap a measurement
+    pf_stop "$dir"
+}
+
+phase_edgerelay() {
+    local round=$1
+    next_port; local port=$PORT
+    next_port; local admin=$PORT
+    er_start "edgerelay-intake-$round" "$port" "$admin" 1000 10000
+    local pid=$ER_PID conf=$ER_CONF c0 c1
+    c0=$($UTIL cpu-seconds "$pid")
+    run_source "$port" "edgerelay-intake-$round"
+    c1=$($UTIL cpu-seconds "$pid" 2>/dev/null || echo "$c0")
+    if [[ $SOURCE_RC == 0 ]]; then
+        record edgerelay_rate "$RATE"
+        record edgerelay_cpu_per_msg_us "$(awk -v a="$c0" -v b="$c1" -v n="$BENCH_MESSAGES" 'BEGIN{printf "%.0f", (b-a)*1e6/n}')"
+        er_verify edgerelay "$conf" "$BENCH_MESSAGES" "$pid"
+    else
+        record edgerelay_valid "INVALID(smtp-source-exit-$SOURCE_RC)"
+        tail -20 "$WORK/edgerelay-intake-$round/stderr" >&2
+    fi
+    log "edgerelay-intake-$round: VmRSS after intake $($UTIL proc-mem "$pid" | awk '{printf "%.1f MiB", $1/1024}')"
+    stop_pid "$pid" edgerelayd
+}
+
+# latency_run WHO PORT: runs accept_latency.py, records WHO_lat_*; sets LAT_ACCEPTED
+latency_run() {
+    local who=$1 port=$2 out=$WORK/$1-latency.json
+    log "$who-latency: $BENCH_LATENCY_MESSAGES (+$BENCH_LATENCY_WARMUP warm-up) messages over one session"
+    $PY "$HERE/accept_latency.py" --port "$port" --count "$BENCH_LATENCY_MESSAGES" \
+        --warmup "$BENCH_LATENCY_WARMUP" --size "$BENCH_SIZE" --sender "$SENDER" --rcpt "$RCPT" \
+        --label "$who" >"$out" 2>"$out.err"
+    if [[ ! -s "$out" ]]; then
+        cat "$out.err" >&2
+        record "${who}_lat_valid" "INVALID(latency-script-failed)"
+        LAT_ACCEPTED=-1
+        return
+    fi
+    eval "$($UTIL json-vars "$out" L p50_ms p90_ms p99_ms max_ms mean_ms msgs_per_s accepted valid errors)"
+    record "${who}_lat_p50" "$L_p50_ms"
+    record "${who}_lat_p90" "$L_p90_ms"
+    record "${who}_lat_p99" "$L_p99_ms"
+    record "${who}_lat_max" "$L_max_ms"
+    record "${who}_lat_mean" "$L_mean_ms"
+    record "${who}_lat_rate" "$L_msgs_per_s"
+    if [[ "$L_valid" == True ]]; then
+        record "${who}_lat_valid" valid
+    else
+        log "$who-latency: errors: $L_errors"
+        record "${who}_lat_valid" "INVALID(latency-script-errors)"
+    fi
+    LAT_ACCEPTED=${L_accepted:--1}
+}
+
+phase_latency_postfix() {
+    next_port; local port=$PORT
+    pf_start postfix-latency "$port"
+    local dir=$PF_DIR master=$PF_MASTER
+    latency_run postfix "$port"
+    if [[ "$LAT_ACCEPTED" -ge 0 ]]; then
+        pf_verify postfix_lat "$dir" "$LAT_ACCEPTED"
+        [[ "$LAT_ACCEPTED" == $((BENCH_LATENCY_MESSAGES + BENCH_LATENCY_WARMUP)) ]] ||
+            record postfix_lat_valid "INVALID(accepted=$LAT_ACCEPTED)"
+    fi
+    has_phase idle-postfix && postfix_idle "$port" "$master"
+    pf_stop "$dir"
+}
+
+postfix_idle() {
+    local port=$1 master=$2 out=$WORK/postfix-idle.json
+    log "postfix-idle: $BENCH_POSTFIX_IDLE idle connections (memory summed over master and children)"
+    sleep 1
+    $PY "$HERE/idle_connections.py" --port "$port" --count "$BENCH_POSTFIX_IDLE" --sources 1 \
+        --parallel 10 --hold 3 --pid "$master" --tree >"$out" 2>"$out.err"
+    eval "$($UTIL json-vars "$out" I open=still_open_after_hold rss=kib_per_conn_delta \
+        pss=pss_kib_per_conn_delta procs_before=before.processes procs_after=after.processes)"
+    [[ -n "$I_open" ]] || { cat "$out.err" >&2; return; }
+    record postfix_idle_open "$I_open"
+    record postfix_idle_rss_kib_per_conn "$I_rss"
+    record postfix_idle_pss_kib_per_conn "$I_pss"
+    log "postfix-idle: processes $I_procs_before -> $I_procs_after"
+}
+
+phase_latency_edgerelay() {
+    next_port; local port=$PORT
+    next_port; local admin=$PORT
+    er_start edgerelay-latency "$port" "$admin" 100 10000
+    local pid=$ER_PID conf=$ER_CONF
+    latency_run edgerelay "$port"
+    if [[ "$LAT_ACCEPTED" -ge 0 ]]; then
+        er_verify edgerelay_lat "$conf" "$LAT_ACCEPTED" "$pid"
+        [[ "$LAT_ACCEPTED" == $((BENCH_LATENCY_MESSAGES + BENCH_LATENCY_WARMUP)) ]] ||
+            record edgerelay_lat_valid "INVALID(accepted=$LAT_ACCEPTED)"
+    fi
+    stop_pid "$pid" edgerelayd
+}
+
+phase_idle_edgerelay() {
+    next_port; local port=$PORT
+    next_port; local admin=$PORT
+    local per_ip=$(((BENCH_IDLE_CONNECTIONS + BENCH_IDLE_SOURCES - 1) / BENCH_IDLE_SOURCES))
+    ((per_ip < 100)) && per_ip=100
+    er_start edgerelay-idle "$port" "$admin" "$per_ip" $((BENCH_IDLE_CONNECTIONS + 100))
+    local pid=$ER_PID out=$WORK/edgerelay-idle.json
+    log "edgerelay-idle: $BENCH_IDLE_CONNECTIONS connections from 127.0.0.1..127.0.0.$BENCH_IDLE_SOURCES (max_connections_per_ip=$per_ip)"
+    $PY "$HERE/idle_connections.py" --port "$port" --count "$BENCH_IDLE_CONNECTIONS" \
+        --sources "$BENCH_IDLE_SOURCES" --hold 3 --pid "$pid" >"$out" 2>"$out.err"
+    eval "$($UTIL json-vars "$out" I open=still_open_after_hold est=established rss0=rss_before_mib \
+        rss=rss_mib hwm=hwm_mib kib=kib_per_conn_total kibd=kib_per_conn_delta secs=open_seconds \
+        fds=server_fds threads=after.threads fail=failures valid)"
+    if [[ -z "$I_open" ]]; then
+        cat "$out.err" >&2
+        record edgerelay_idle_valid "INVALID(idle-script-failed)"
+    else
+        record edgerelay_idle_open "$I_open"
+        record edgerelay_idle_rss0_mib "$I_rss0"
+        record edgerelay_idle_rss_mib "$I_rss"
+        record edgerelay_idle_hwm_mib "$I_hwm"
+        record edgerelay_idle_kib_per_conn "$I_kib"
+        record edgerelay_idle_kib_per_conn_delta "$I_kibd"
+        log "edgerelay-idle: established $I_est in $I_secs s, daemon fds $I_fds, threads $I_threads, failures $I_fail"
+        if ! kill -0 "$pid" 2>/dev/null; then
+            record edgerelay_idle_valid "INVALID(edgerelayd-died)"
+        elif [[ "$I_valid" == True ]]; then
+            record edgerelay_idle_valid valid
+        else
+            record edgerelay_idle_valid "INVALID(open=$I_open,failures=$I_fail)"
+        fi
+    fi
+    stop_pid "$pid" edgerelayd
+}
+
+# ------------------------------------------------------------------ main
+
+log "scratch directory $WORK ($(df -T "$WORK" | awk 'NR==2 {print $2}')), phases:$PHASES"
+for ((r = 1; r <= BENCH_ROUNDS; r++)); do
+    ((BENCH_ROUNDS > 1)) && log "---- intake round $r of $BENCH_ROUNDS"
+    has_phase ceiling && phase_ceiling
+    if ((r % 2 == 1)); then
+        has_phase postfix && phase_postfix "$r"
+        has_phase edgerelay && phase_edgerelay "$r"
+    else
+        has_phase edgerelay && phase_edgerelay "$r"
+        has_phase postfix && phase_postfix "$r"
+    fi
+done
+if has_phase latency-postfix; then
+    phase_latency_postfix   # also runs idle-postfix on the same instance
+elif has_phase idle-postfix; then
+    next_port; pf_start postfix-idle "$PORT"; postfix_idle "$PORT" "$PF_MASTER"; pf_stop "$PF_DIR"
+fi
+has_phase latency-edgerelay && phase_latency_edgerelay
+has_phase idle-edgerelay && phase_idle_edgerelay
+
+record loadavg_end "$(cut -d' ' -f1-3 /proc/loadavg)"
+[[ -n "$BENCH_RESULTS" ]] && cp "$RESULTS" "$BENCH_RESULTS"
+$UTIL report "$RESULTS"
