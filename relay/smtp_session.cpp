@@ -92,7 +92,12 @@ void SmtpSession::close() {
     timer_.cancel();
 }
 
-void SmtpSession::set_deadline(std::chrono::steady_clock::duration d) { deadline_ = std::chrono::steady_clock::now() + d; }
+void SmtpSession::set_deadline(std::chrono::steady_clock::duration d) {
+    deadline_ = std::chrono::steady_clock::now() + d;
+    // A later deadline costs nothing (the watchdog re-arms when it wakes); an earlier
+    // one (data_timeout below command_timeout) must wake it now.
+    if (deadline_ < timer_.expiry()) timer_.cancel();
+}
 
 // RFC 5321 4.5.3.2: the server times out an idle client (command_timeout) or a stalled
 // transfer (data_timeout). One timer per session; moving deadline_ is just a store, the
