@@ -186,7 +186,7 @@ awaitable<SmtpSession::End> SmtpSession::dialogue(Stream& stream) {
         const bool too_long = discarding_line_ || line.size() + 1 > kMaxCommandLine;
         discarding_line_ = false;
         if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-        current_command_ = line;
+        current_command_.assign(line);
         const Action action = too_long ? refuse(Reply::line_too_long) : on_command(line);
         if (action == Action::quit) {
             co_await flush(stream);

@@ -88,7 +88,7 @@ private:
     bool discarding_line_ = false;  // inside a command line longer than 512 octets
     std::string out_;      // replies not yet written (pipelining: written before a read)
     unsigned errors_ = 0;
-    std::string_view current_command_;
+    std::string current_command_;  // copied: in_ moves while the data is read
 
     Phase phase_ = Phase::connected;
     bool esmtp_ = false;
