@@ -36,6 +36,25 @@ std::string format_rfc3339(UnixMicros t) {
     return std::string(buf, n > 0 ? static_cast<std::size_t>(n) : 0);
 }
 
+// Fixed tables rather than strftime, so the process locale cannot change day names.
+std::string format_rfc5322(UnixMicros t) {
+    using namespace std::chrono;
+    static constexpr std::array<const char*, 7> weekdays{"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
+    static constexpr std::array<const char*, 12> months{"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                                        "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+    const sys_time<microseconds> tp{microseconds{t}};
+    const auto day = floor<days>(tp);
+    const year_month_day ymd{day};
+    const hh_mm_ss hms{floor<seconds>(tp - day)};
+    char buf[64];
+    const int n = std::snprintf(buf, sizeof buf, "%s, %02u %s %04d %02d:%02d:%02d +0000",
+                                weekdays[weekday{day}.c_encoding()], static_cast<unsigned>(ymd.day()),
+                                months[static_cast<unsigned>(ymd.month()) - 1], static_cast<int>(ymd.year()),
+                                static_cast<int>(hms.hours().count()), static_cast<int>(hms.minutes().count()),
+                                static_cast<int>(hms.seconds().count()));
+    return std::string(buf, n > 0 ? static_cast<std::size_t>(n) : 0);
+}
+
 namespace {
 
 constexpr std::array<std::string_view, 3> message_state_names{"ready", "deferred", "held"};

@@ -15,6 +15,7 @@ namespace edgerelay::queue {
 using UnixMicros = std::int64_t;
 UnixMicros now_micros();
 std::string format_rfc3339(UnixMicros t);  // "2026-11-26T02:36:11.123Z"
+std::string format_rfc5322(UnixMicros t);  // "Thu, 26 Nov 2026 02:36:11 +0000" (UTC)
 
 enum class MessageState : std::uint8_t { ready = 0, deferred = 1, held = 2 };
 enum class RecipientState : std::uint8_t { pending = 0, delivered = 1, deferred = 2, bounced = 3 };

@@ -1,22 +1,7 @@
 // Received: and Message-ID: for accepted messages.
 #include "relay/intake.h"
 
-#include <ctime>
-
 namespace edgerelay::relay {
-namespace {
-
-// RFC 5322 date-time, always in UTC: "Thu, 26 Nov 2026 02:36:11 +0000".
-std::string rfc5322_date(queue::UnixMicros t) {
-    const std::time_t seconds = static_cast<std::time_t>(t / 1000000);
-    std::tm tm{};
-    gmtime_r(&seconds, &tm);
-    char buf[64];
-    std::strftime(buf, sizeof buf, "%a, %d %b %Y %H:%M:%S +0000", &tm);
-    return buf;
-}
-
-}  // namespace
 
 std::string received_header(const ReceivedInfo& info) {
     std::string h;
@@ -37,7 +22,7 @@ std::string received_header(const ReceivedInfo& info) {
         h += ">";
     }
     h += "; ";
-    h += rfc5322_date(info.time);
+    h += queue::format_rfc5322(info.time);
     h += "\r\n";
     return h;
 }

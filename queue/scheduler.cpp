@@ -1,0 +1,77 @@
+// The retry schedule in memory.
+#include "queue/scheduler.h"
+
+#include <algorithm>
+
+namespace edgerelay::queue {
+
+std::string destination_of(std::string_view address) {
+    const auto at = address.rfind('@');
+    std::string domain(at == std::string_view::npos ? std::string_view() : address.substr(at + 1));
+    std::transform(domain.begin(), domain.end(), domain.begin(),
+                   [](unsigned char c) { return static_cast<char>(c >= 'A' && c <= 'Z' ? c + 32 : c); });
+    return domain;
+}
+
+void Scheduler::schedule(const std::string& queue_id, UnixMicros due, std::vector<std::string> destinations) {
+    remove(queue_id);
+    auto by_time = by_time_.emplace(due, queue_id);
+    for (const auto& destination : destinations) by_destination_[destination].insert(queue_id);
+    entries_.emplace(queue_id, Entry{by_time, std::move(destinations)});
+}
+
+void Scheduler::erase(std::unordered_map<std::string, Entry>::iterator it) {
+    by_time_.erase(it->second.by_time);
+    for (const auto& destination : it->second.destinations) {
+        auto d = by_destination_.find(destination);
+        if (d == by_destination_.end()) continue;
+        d->second.erase(it->first);
+        if (d->second.empty()) by_destination_.erase(d);
+    }
+    entries_.erase(it);
+}
+
+void Scheduler::remove(const std::string& queue_id) {
+    if (auto it = entries_.find(queue_id); it != entries_.end()) erase(it);
+}
+
+std::vector<std::string> Scheduler::pop_due(UnixMicros now, std::size_t limit) {
+    std::vector<std::string> due;
+    while (!by_time_.empty() && by_time_.begin()->first <= now && due.size() < limit) {
+        std::string id = by_time_.begin()->second;
+        erase(entries_.find(id));
+        due.push_back(std::move(id));
+    }
+    return due;
+}
+
+std::vector<std::string> Scheduler::pull_destination(const std::string& destination) {
+    std::vector<std::string> pulled;
+    auto d = by_destination_.find(destination);
+    if (d == by_destination_.end()) return pulled;
+    pulled.assign(d->second.begin(), d->second.end());
+    for (const auto& id : pulled) remove(id);
+    // Oldest first: queue ids grow with arrival time.
+    std::sort(pulled.begin(), pulled.end());
+    return pulled;
+}
+
+std::optional<std::string> Scheduler::take_one(const std::string& destination) {
+    auto d = by_destination_.find(destination);
+    if (d == by_destination_.end() || d->second.empty()) return std::nullopt;
+    std::string oldest = *std::min_element(d->second.begin(), d->second.end());
+    remove(oldest);
+    return oldest;
+}
+
+std::optional<UnixMicros> Scheduler::next_due() const {
+    if (by_time_.empty()) return std::nullopt;
+    return by_time_.begin()->first;
+}
+
+std::size_t Scheduler::waiting(const std::string& destination) const {
+    auto d = by_destination_.find(destination);
+    return d == by_destination_.end() ? 0 : d->second.size();
+}
+
+}  // namespace edgerelay::queue
