@@ -14,6 +14,7 @@
 #include "queue/event_log.h"
 #include "queue/spool.h"
 #include "queue/spool_writer.h"
+#include "relay/delivery_agent.h"
 #include "relay/smtp_server.h"
 #include "relay/tls_context.h"
 #include "routing/route_table.h"
@@ -101,17 +102,23 @@ int main(int argc, char** argv) {
         queue::SpoolWriter writer(spool);
 
         boost::asio::io_context io(1);
+        routing::DnsResolver dns(io.get_executor(), config.dns);
+        relay::DeliveryAgent delivery(io, config, routes, spool, writer, log, dns);
         relay::IntakeServices services{config, routes, writer, log, tls.get()};
+        services.on_queued = [&delivery](const std::string& id) { delivery.on_queued(id); };
         relay::SmtpServer server(io, services);
         server.listen();
+        const std::size_t queued = delivery.start();
 
         boost::asio::signal_set signals(io, SIGTERM, SIGINT);
         signals.async_wait([&](const boost::system::error_code& ec, int) {
-            if (!ec) server.stop();
+            if (ec) return;
+            server.stop();
+            delivery.stop();
         });
         std::cerr << "edgerelayd: " << config.source << ": listening on";
         for (const auto& endpoint : config.server.listen) std::cerr << " " << endpoint.to_string();
-        std::cerr << ", spool " << config.spool.path << " (" << spool.stats().messages << " messages)\n";
+        std::cerr << ", spool " << config.spool.path << " (" << queued << " messages queued)\n";
 
         io.run();
         writer.stop();

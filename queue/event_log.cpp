@@ -3,6 +3,7 @@
 // Lines are flushed on errors and at least once a second by a small shared flusher,
 // so `tail -f` and support staff see an event within a second without a write(2) per
 // event.
+#include <cmath>
 #include "queue/event_log.h"
 
 #include <boost/json/serialize.hpp>
@@ -97,6 +98,12 @@ LogEvent& LogEvent::set(std::string_view key, std::uint64_t value) {
 
 LogEvent& LogEvent::set(std::string_view key, bool value) {
     fields_[key] = value;
+    return *this;
+}
+
+LogEvent& LogEvent::set(std::string_view key, double value) {
+    // Milliseconds are all an operator reads in a delay.
+    fields_[key] = std::round(value * 1000.0) / 1000.0;
     return *this;
 }
 

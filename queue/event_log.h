@@ -26,6 +26,7 @@ public:
     LogEvent& set(std::string_view key, int value) { return set(key, static_cast<std::int64_t>(value)); }
     LogEvent& set(std::string_view key, unsigned value) { return set(key, static_cast<std::uint64_t>(value)); }
     LogEvent& set(std::string_view key, bool value);
+    LogEvent& set(std::string_view key, double value);
     LogEvent& set(std::string_view key, boost::json::value value);
     const boost::json::object& fields() const { return fields_; }
     std::string to_json() const;

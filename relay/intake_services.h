@@ -3,6 +3,8 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <string>
 
 namespace boost::asio::ssl {
 class context;
@@ -33,6 +35,8 @@ struct IntakeServices {
     queue::SpoolWriter& writer;
     queue::EventLog& log;
     boost::asio::ssl::context* tls = nullptr;  // null: STARTTLS not offered
+    // Told of every message once it is durable (delivery starts at once).
+    std::function<void(const std::string& queue_id)> on_queued;
     IntakeCounters counters{};
 };
 

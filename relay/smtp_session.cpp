@@ -331,6 +331,7 @@ awaitable<void> SmtpSession::finish_message(DataError error) {
     ++services_.counters.received;
     services_.log.write(event);
     reply(Reply::queued, queue_id);
+    if (services_.on_queued) services_.on_queued(queue_id);
 }
 
 void SmtpSession::reply(Reply r, std::string_view detail) { out_ += format_reply(r, detail); }

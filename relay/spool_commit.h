@@ -1,5 +1,5 @@
-// Asio face of the group-commit writer: a session co_awaits its message's durable
-// commit while the io thread serves the other sessions.
+// Asio face of the group-commit writer: a coroutine co_awaits its spool write while
+// the io thread serves everything else.
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
@@ -11,8 +11,11 @@
 
 namespace edgerelay::relay {
 
-// Completes, on the caller's executor, once the message and envelope are synced to
-// disk (empty error code) or could not be stored (queue::SpoolError::full, ...).
+// Completes, on the caller's executor, once the operation's transaction is synced to
+// disk (empty error code) or has failed (queue::SpoolError::full, ...).
+boost::asio::awaitable<std::error_code> spool_write(queue::SpoolWriter& writer, queue::SpoolWriter::Operation op);
+
+// A new message and its envelope.
 boost::asio::awaitable<std::error_code> commit_message(queue::SpoolWriter& writer, queue::Envelope envelope,
                                                        std::string content);
 

@@ -1,0 +1,38 @@
+// A delivery destination (a recipient domain) and its live state: where its next hop
+// led last time, whether it is down, what waits to go now, how many sessions it has.
+// Per-destination state is a real object, so "drain Dallas's queue to LA" is a
+// statement about one of these.
+#pragma once
+
+#include <boost/asio/steady_timer.hpp>
+#include <chrono>
+#include <deque>
+#include <memory>
+#include <string>
+#include <unordered_set>
+
+#include "conf/config.h"
+#include "routing/next_hop.h"
+
+namespace edgerelay::relay {
+
+struct Destination {
+    std::string domain;         // lower-case recipient domain
+    routing::NextHop next_hop;  // the route's, or the domain itself by MX
+    conf::TlsPolicy tls = conf::TlsPolicy::may;
+
+    std::deque<std::string> ready;           // queue ids to attempt now, in order
+    std::unordered_set<std::string> queued;  // ids in `ready` or in flight here
+    unsigned active = 0;                     // delivery sessions running
+
+    bool down = false;          // every host failed: only probes connect
+    std::string down_reason;    // the last failure, for suspended deferrals
+    bool probing = false;
+    bool watching = false;      // a record watcher runs
+    std::string host_set;       // where the next hop led last ("addr:port,...")
+    std::chrono::steady_clock::time_point records_expire{};  // TTL of that answer
+    std::unique_ptr<boost::asio::steady_timer> watch_timer;
+    std::unique_ptr<boost::asio::steady_timer> probe_timer;
+};
+
+}  // namespace edgerelay::relay
