@@ -31,14 +31,14 @@ bool is_host_name(std::string_view name) {
     return label > 0 && previous != '-';
 }
 
-std::string lower(std::string_view text) {
+}  // namespace
+
+std::string lowercase_ascii(std::string_view text) {
     std::string out(text);
     std::transform(out.begin(), out.end(), out.begin(),
                    [](unsigned char c) { return static_cast<char>(c >= 'A' && c <= 'Z' ? c + 32 : c); });
     return out;
 }
-
-}  // namespace
 
 std::string NextHop::to_string() const {
     std::string text;
@@ -69,7 +69,7 @@ NextHopParse parse_next_hop(std::string_view text) {
             if (port_text.empty()) return {std::nullopt, "missing port after ':'"};
         }
         hop.mx_lookup = false;
-        if (host.size() > 5 && lower(host.substr(0, 5)) == "ipv6:") host.remove_prefix(5);
+        if (host.size() > 5 && lowercase_ascii(host.substr(0, 5)) == "ipv6:") host.remove_prefix(5);
     } else {
         const auto colon = text.rfind(':');
         if (colon != std::string_view::npos) {
@@ -85,7 +85,7 @@ NextHopParse parse_next_hop(std::string_view text) {
             return {std::nullopt, "bad port '" + std::string(port_text) + "'"};
         hop.port = static_cast<std::uint16_t>(value);
     }
-    hop.host = lower(host);
+    hop.host = lowercase_ascii(host);
     if (is_ip_literal(hop.host)) {
         // A bare address only makes sense without an MX lookup: Postfix requires brackets.
         if (hop.mx_lookup) return {std::nullopt, "an IP address must be written in brackets, e.g. [" + hop.host + "]"};

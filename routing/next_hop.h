@@ -28,4 +28,7 @@ struct NextHopParse {
 
 NextHopParse parse_next_hop(std::string_view text);
 
+// Host and domain names compare case-insensitively (RFC 1035 2.3.3): ASCII lower case.
+std::string lowercase_ascii(std::string_view text);
+
 }  // namespace edgerelay::routing

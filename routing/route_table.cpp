@@ -4,22 +4,11 @@
 #include <algorithm>
 
 namespace edgerelay::routing {
-namespace {
-
-std::string lower(std::string_view text) {
-    std::string out(text);
-    std::transform(out.begin(), out.end(), out.begin(),
-                   [](unsigned char c) { return static_cast<char>(c >= 'A' && c <= 'Z' ? c + 32 : c); });
-    return out;
-}
-
-}  // namespace
-
 RouteTable::RouteTable(const std::vector<conf::RouteConfig>& routes) {
     for (const auto& config : routes) {
         auto parsed = parse_next_hop(config.next_hop);
         if (!parsed.next_hop) continue;  // check_routes reported it at startup
-        std::string domain = lower(config.domain);
+        std::string domain = lowercase_ascii(config.domain);
         if (by_domain_.contains(domain)) continue;
         by_domain_.emplace(domain, routes_.size());
         routes_.push_back(Route{std::move(domain), std::move(*parsed.next_hop), config.tls});
@@ -28,7 +17,7 @@ RouteTable::RouteTable(const std::vector<conf::RouteConfig>& routes) {
 
 const Route* RouteTable::find(std::string_view domain) const {
     // Domains arrive as the client wrote them; lowering here keeps every caller exact.
-    const auto it = by_domain_.find(lower(domain));
+    const auto it = by_domain_.find(lowercase_ascii(domain));
     return it == by_domain_.end() ? nullptr : &routes_[it->second];
 }
 
