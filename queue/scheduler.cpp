@@ -13,6 +13,16 @@ std::string destination_of(std::string_view address) {
     return domain;
 }
 
+std::vector<std::string> pending_destinations(const Envelope& envelope) {
+    std::vector<std::string> destinations;
+    for (const auto& r : envelope.recipients)
+        if (r.state != RecipientState::delivered && r.state != RecipientState::bounced)
+            destinations.push_back(destination_of(r.address));
+    std::sort(destinations.begin(), destinations.end());
+    destinations.erase(std::unique(destinations.begin(), destinations.end()), destinations.end());
+    return destinations;
+}
+
 void Scheduler::schedule(const std::string& queue_id, UnixMicros due, std::vector<std::string> destinations) {
     remove(queue_id);
     auto by_time = by_time_.emplace(due, queue_id);

@@ -49,5 +49,7 @@ private:
 
 // The lower-case domain of an address ("" when it has none).
 std::string destination_of(std::string_view address);
+// The destinations of the recipients that are not final yet, each once, sorted.
+std::vector<std::string> pending_destinations(const Envelope& envelope);
 
 }  // namespace edgerelay::queue

@@ -7,6 +7,7 @@
 #include "relay/delivery_agent.h"
 
 #include <algorithm>
+#include <set>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -93,19 +94,19 @@ DeliveryAgent::~DeliveryAgent() = default;
 
 std::size_t DeliveryAgent::start() {
     std::size_t count = 0;
-    const auto now = queue::now_micros();
+    std::set<std::string> waiting;
     spool_.for_each_envelope([&](const queue::Envelope& env) {
         ++count;
         if (env.state == queue::MessageState::held) return true;
-        std::vector<std::string> destinations;
-        for (const auto& r : env.recipients)
-            if (!is_final(r.state)) destinations.push_back(queue::destination_of(r.address));
-        std::sort(destinations.begin(), destinations.end());
-        destinations.erase(std::unique(destinations.begin(), destinations.end()), destinations.end());
-        // Whatever was in flight when we stopped goes again now (RFC 5321 4.5.4.1).
-        scheduler_.schedule(env.queue_id, std::min(env.next_attempt, now), std::move(destinations));
+        // Deferred mail keeps its backoff; what was new or in flight when we stopped
+        // (next_attempt in the past) goes at once.
+        auto destinations = queue::pending_destinations(env);
+        waiting.insert(destinations.begin(), destinations.end());
+        scheduler_.schedule(env.queue_id, env.next_attempt, std::move(destinations));
         return true;
     });
+    // Deferred mail follows the records from the start, not only after its next try.
+    for (const auto& domain : waiting) ensure_watch(destination(domain));
     asio::co_spawn(io_, timer_loop(), asio::detached);
     return count;
 }
@@ -160,12 +161,7 @@ Destination& DeliveryAgent::destination(const std::string& domain) {
 void DeliveryAgent::dispatch(const std::string& queue_id) {
     const auto env = spool_.find_envelope(queue_id);
     if (!env || env->state == queue::MessageState::held) return;
-    std::vector<std::string> domains;
-    for (const auto& r : env->recipients)
-        if (!is_final(r.state)) domains.push_back(queue::destination_of(r.address));
-    std::sort(domains.begin(), domains.end());
-    domains.erase(std::unique(domains.begin(), domains.end()), domains.end());
-    for (const auto& domain : domains) {
+    for (const auto& domain : queue::pending_destinations(*env)) {
         Destination& dest = destination(domain);
         if (!dest.queued.insert(queue_id).second) continue;  // already here
         dest.ready.push_back(queue_id);
@@ -288,6 +284,7 @@ awaitable<bool> DeliveryAgent::deliver_one(Destination& dest, const std::string&
     for (const auto& r : envelope->recipients)
         if (!is_final(r.state) && queue::destination_of(r.address) == dest.domain) recipients.push_back(r.address);
     if (recipients.empty()) co_return false;
+    if (dest.down && !probe && park(dest, *envelope)) co_return false;
     const std::string content = spool_.find_content(queue_id).value_or(std::string());
     Attempt attempt;
     std::vector<queue::RecipientOutcome> outcomes;
@@ -297,7 +294,8 @@ awaitable<bool> DeliveryAgent::deliver_one(Destination& dest, const std::string&
     };
 
     if (dest.down && !probe) {
-        // Postfix's "delivery temporarily suspended": no connection to a dead site.
+        // Postfix's "delivery temporarily suspended": no connection to a dead site; the
+        // record lets expiry or the delay warning happen.
         all(RecipientState::deferred, "delivery temporarily suspended: " + dest.down_reason, "4.4.1");
         co_await record(dest, *envelope, content, std::move(outcomes), attempt);
         co_return false;
@@ -384,6 +382,58 @@ awaitable<bool> DeliveryAgent::deliver_one(Destination& dest, const std::string&
     co_return reached;
 }
 
+// A message for a destination that is down waits for the probe or a record change to
+// drain it. Its spool record says so through mark_parked(), a few times a second for
+// all such messages at once: one write per arrival would double the disk work exactly
+// when intake must keep up. When the message is due to expire or to warn its sender it
+// goes through record() instead (false).
+bool DeliveryAgent::park(Destination& dest, const queue::Envelope& envelope) {
+    const auto now = queue::now_micros();
+    const auto micros = [](std::chrono::milliseconds d) { return static_cast<queue::UnixMicros>(d.count()) * 1000; };
+    queue::UnixMicros until = now + micros(config_.delivery.retry_max);
+    const queue::UnixMicros expires = envelope.arrival + micros(config_.delivery.max_lifetime);
+    if (expires <= now) return false;
+    until = std::min(until, expires);
+    const bool may_warn = config_.delivery.delay_warning.count() > 0 && !envelope.delay_warning_sent &&
+                          !envelope.sender.empty() && !envelope.is_bounce;
+    if (may_warn) {
+        const queue::UnixMicros warn = envelope.arrival + micros(config_.delivery.delay_warning);
+        if (warn <= now) return false;
+        until = std::min(until, warn);
+    }
+    scheduler_.schedule(envelope.queue_id, until, queue::pending_destinations(envelope));
+    wake_timer();
+    ensure_watch(dest);
+    if (envelope.state == queue::MessageState::ready) {
+        parked_.emplace_back(envelope.queue_id, "delivery temporarily suspended: " + dest.down_reason);
+        if (parked_.size() == 1) asio::co_spawn(io_, mark_parked(), asio::detached);
+    }
+    return true;
+}
+
+awaitable<void> DeliveryAgent::mark_parked() {
+    asio::steady_timer pause(io_, std::chrono::milliseconds(250));
+    co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
+    auto batch = std::make_shared<std::vector<std::pair<std::string, std::string>>>(std::move(parked_));
+    parked_.clear();
+    queue::SpoolWriter::Operation op = [batch](queue::SpoolWriteTxn& txn) {
+        for (const auto& [id, reason] : *batch) {
+            auto env = txn.find_envelope(id);
+            if (!env || env->state != queue::MessageState::ready) continue;
+            env->state = queue::MessageState::deferred;
+            env->last_reply = reason;
+            for (auto& r : env->recipients) {
+                if (is_final(r.state)) continue;
+                r.state = RecipientState::deferred;
+                if (r.last_reply.empty()) r.last_reply = reason;
+            }
+            if (auto ec = txn.put_envelope(*env)) return ec;
+        }
+        return std::error_code();
+    };
+    co_await spool_write(writer_, std::move(op));
+}
+
 awaitable<void> DeliveryAgent::record(Destination& dest, const queue::Envelope& before, const std::string& content,
                                       std::vector<queue::RecipientOutcome> outcomes, const Attempt& attempt) {
     auto decision = std::make_shared<queue::FateDecision>();
@@ -410,13 +460,14 @@ awaitable<void> DeliveryAgent::record(Destination& dest, const queue::Envelope& 
                    : expired                                  ? "expire"
                                                               : "defer";
         const auto [code, text] = split_reply(outcome.reply, outcome.status);
+        const std::string status = expired ? std::string("4.4.7") : outcome.status;
         for (const char* kind : kinds) {
             if (kind == kinds[0] && !attempt.reached) continue;
             queue::LogEvent event(kind);
             event.set("queue_id", queue_id).set("message_id", before.message_id).set("recipient", outcome.address)
                 .set("next_hop", dest.next_hop.to_string()).set("mx_host", attempt.mx_host).set("ip", attempt.ip)
                 .set("port", static_cast<unsigned>(attempt.port)).set("tls", attempt.tls).set("reply_code", code)
-                .set("enhanced_code", outcome.status)
+                .set("enhanced_code", kind == kinds[0] ? outcome.status : status)
                 .set("reply_text", text)
                 .set("attempt", attempt_number).set("delay", seconds_since(before.arrival));
             if (decision->dsn && std::string_view(kind) == "bounce") event.set("dsn_queue_id", decision->dsn->queue_id);
@@ -441,12 +492,7 @@ awaitable<void> DeliveryAgent::record(Destination& dest, const queue::Envelope& 
         on_queued(decision->dsn->queue_id);
     }
     if (!decision->done) {
-        std::vector<std::string> destinations;
-        for (const auto& r : decision->envelope.recipients)
-            if (!is_final(r.state)) destinations.push_back(queue::destination_of(r.address));
-        std::sort(destinations.begin(), destinations.end());
-        destinations.erase(std::unique(destinations.begin(), destinations.end()), destinations.end());
-        scheduler_.schedule(queue_id, decision->envelope.next_attempt, std::move(destinations));
+        scheduler_.schedule(queue_id, decision->envelope.next_attempt, queue::pending_destinations(decision->envelope));
         wake_timer();
         ensure_watch(dest);
     }

@@ -53,6 +53,8 @@ private:
     void mark_down(Destination& dest, const std::string& reason);
     void note_resolution(Destination& dest, const routing::Resolution& resolution);
     void ensure_watch(Destination& dest);
+    bool park(Destination& dest, const queue::Envelope& envelope);
+    boost::asio::awaitable<void> mark_parked();
     boost::asio::awaitable<void> worker(Destination& dest, bool probe);
     boost::asio::awaitable<bool> deliver_one(Destination& dest, const std::string& queue_id,
                                              std::unique_ptr<SmtpClientConnection>& connection, bool probe);
@@ -76,6 +78,7 @@ private:
     std::map<std::string, std::unique_ptr<Destination>> destinations_;
     boost::asio::steady_timer wake_;
     std::mt19937 random_;
+    std::vector<std::pair<std::string, std::string>> parked_;  // (queue id, reason) to mark deferred
     bool stopping_ = false;
 };
 
