@@ -95,7 +95,13 @@ std::optional<Duration> parse_duration(std::string_view text) {
 }
 
 std::string format_duration(Duration d) {
-    if (d <= Duration::zero()) return d == Duration::zero() ? "0" : "-" + format_duration(-d);
+    if (d == Duration::zero()) return "0";
+    if (d < Duration::zero()) {
+        // Appending, not "-" + string: GCC 12 -O3 reports a false -Wrestrict on the latter.
+        std::string negative = "-";
+        negative += format_duration(-d);
+        return negative;
+    }
     for (const Unit& u : duration_units) {
         auto factor = Duration::rep(u.factor);
         if (d.count() % factor == 0) return std::to_string(d.count() / factor) + std::string(u.name);

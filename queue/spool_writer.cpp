@@ -8,6 +8,9 @@
 // operation at a time), so they must only describe writes, not consume their inputs.
 #include "queue/spool_writer.h"
 
+#include <sys/resource.h>
+#include <unistd.h>
+
 #include <lmdb.h>
 
 #include <vector>
@@ -55,6 +58,11 @@ std::uint64_t SpoolWriter::operations() const {
 }
 
 void SpoolWriter::run() {
+    // Every acknowledgement waits on this thread, which mostly sleeps in fdatasync. On a
+    // busy machine it then queued for a CPU longer than it ran (seen in the intake
+    // benchmark): a better nice value lets it finish a commit the moment the disk is
+    // done. Without the privilege the call fails and nothing changes.
+    setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), -10);
     MDB_env* const env = spool_.env_;
     const bool read_only = spool_.mode_ == Spool::Mode::read_only;
 

@@ -152,14 +152,9 @@ awaitable<bool> SmtpSession::flush(Stream& stream) {
 
 template <class Stream>
 awaitable<bool> SmtpSession::fill(Stream& stream, std::size_t chunk) {
-    if (in_pos_ > 0) {
-        in_.erase(0, in_pos_);
-        in_pos_ = 0;
-    }
-    const std::size_t old = in_.size();
-    in_.resize(old + chunk);
-    auto [ec, n] = co_await stream.async_read_some(asio::buffer(in_.data() + old, chunk), as_tuple_awaitable);
-    in_.resize(old + n);
+    const auto room = in_.prepare(chunk);
+    auto [ec, n] = co_await stream.async_read_some(room, as_tuple_awaitable);
+    in_.commit(n);
     co_return !ec && !closing_;
 }
 
@@ -168,21 +163,23 @@ awaitable<bool> SmtpSession::fill(Stream& stream, std::size_t chunk) {
 template <class Stream>
 awaitable<SmtpSession::End> SmtpSession::dialogue(Stream& stream) {
     for (;;) {
-        const std::size_t newline = in_.find('\n', in_pos_);
-        if (newline == std::string::npos) {
-            if (in_.size() - in_pos_ > kMaxCommandLine) {
+        const std::string_view pending = in_.view();
+        const std::size_t newline = pending.find('\n');
+        if (newline == std::string_view::npos) {
+            if (pending.size() > kMaxCommandLine) {
                 // Over-long line: drop what we have; the rest up to its LF goes too.
                 discarding_line_ = true;
-                in_pos_ = in_.size();
+                in_.clear();
             }
             if (const bool ok = co_await flush(stream); !ok) co_return End::closed;
             if (!data_) set_deadline(services_.config.server.command_timeout);
             if (const bool ok = co_await fill(stream, kCommandReadChunk); !ok) break;
-            if (in_.capacity() > 4 * kDataReadChunk && in_.size() < kCommandReadChunk) in_.shrink_to_fit();
+            in_.release_if_larger(4 * kDataReadChunk);
             continue;
         }
-        std::string_view line(in_.data() + in_pos_, newline - in_pos_);
-        in_pos_ = newline + 1;
+        // The line stays readable until the next read: consume() moves nothing.
+        std::string_view line = pending.substr(0, newline);
+        in_.consume(newline + 1);
         const bool too_long = discarding_line_ || line.size() + 1 > kMaxCommandLine;
         discarding_line_ = false;
         if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
@@ -195,7 +192,6 @@ awaitable<SmtpSession::End> SmtpSession::dialogue(Stream& stream) {
             if (const bool ok = co_await flush(stream); !ok) co_return End::closed;
             // RFC 3207 4.2 / CVE-2011-0411: nothing pipelined before the handshake counts.
             in_.clear();
-            in_pos_ = 0;
             co_return End::starttls;
         } else if (action == Action::read_data) {
             if (const bool ok = co_await read_data(stream); !ok) co_return End::closed;
@@ -233,7 +229,7 @@ template <class Stream>
 awaitable<bool> SmtpSession::read_data(Stream& stream) {
     set_deadline(services_.config.server.data_timeout);
     for (;;) {
-        in_pos_ += data_->feed(std::string_view(in_).substr(in_pos_));
+        in_.consume(data_->feed(in_.view()));
         if (data_->finished()) break;
         if (const bool ok = co_await read_more_data(stream); !ok) co_return false;
     }
@@ -248,10 +244,9 @@ awaitable<bool> SmtpSession::read_bdat_chunk(Stream& stream) {
     set_deadline(services_.config.server.data_timeout);
     std::uint64_t remaining = bdat_size_;
     for (;;) {
-        const std::size_t available = in_.size() - in_pos_;
-        const std::size_t take = static_cast<std::size_t>(std::min<std::uint64_t>(remaining, available));
-        if (data_ && !bdat_refusal_) data_->feed(std::string_view(in_.data() + in_pos_, take));
-        in_pos_ += take;
+        const std::size_t take = static_cast<std::size_t>(std::min<std::uint64_t>(remaining, in_.size()));
+        if (data_ && !bdat_refusal_) data_->feed(in_.view().substr(0, take));
+        in_.consume(take);
         remaining -= take;
         if (remaining == 0) break;
         if (const bool ok = co_await read_more_data(stream); !ok) co_return false;

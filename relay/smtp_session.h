@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "relay/data_reader.h"
+#include "relay/input_buffer.h"
 #include "relay/intake_services.h"
 #include "relay/smtp_command.h"
 #include "relay/smtp_reply.h"
@@ -83,8 +84,7 @@ private:
     bool closing_ = false;
     bool tls_ = false;
 
-    std::string in_;       // bytes read, not yet consumed from in_pos_
-    std::size_t in_pos_ = 0;
+    InputBuffer in_;       // bytes read, not yet consumed
     bool discarding_line_ = false;  // inside a command line longer than 512 octets
     std::string out_;      // replies not yet written (pipelining: written before a read)
     unsigned errors_ = 0;
