@@ -1,15 +1,19 @@
 #!/usr/bin/python3
 """Accept latency over one SMTP session: end of data -> 250.
 
-One connection, EHLO once, then for every message MAIL / RCPT / DATA (each answered
-before the next, no pipelining), the message body, and then the final "\\r\\n.\\r\\n"
-in its own write. The clock starts just before that final write and stops when the
-complete reply has been read. TCP_NODELAY is set so the terminator leaves at once.
-The first --warmup messages are sent but not counted.
+One connection per server, EHLO once, then for every message MAIL / RCPT / DATA (each
+answered before the next, no pipelining), the message body, and then the final
+"\r\n.\r\n" in its own write. The clock starts just before that final write and stops
+when the complete reply has been read. TCP_NODELAY is set so the terminator leaves at
+once. The first --warmup messages of each session are sent but not counted.
 
-Prints one JSON object: count, p50/p90/p99/max/mean in milliseconds, msgs/s over the
-whole session, and the replies that were not 250 (then "valid" is false).
-Standard library only; the same script is used against Postfix and edgerelay.
+With several --target LABEL=PORT, one session is opened to each and they take turns
+in blocks of --block messages (A, B, A, B, ...), so that on a shared, noisy machine
+every server sees the same noise; the servers are never loaded at the same time.
+
+Prints one JSON object {"targets": {LABEL: {count, p50_ms, p90_ms, p99_ms, max_ms,
+mean_ms, msgs_per_s, accepted, errors, valid}}}; msgs_per_s is over the time spent on
+that server's own messages. Standard library only.
 """
 
 import argparse
@@ -73,80 +77,101 @@ def percentile(sorted_vals, q):
     return sorted_vals[k]
 
 
+class Target:
+    def __init__(self, label, host, port, a):
+        self.label, self.a = label, a
+        self.s = Session(host, port, a.timeout)
+        self.lat_ms, self.bad, self.accepted, self.sent, self.busy_s = [], [], 0, 0, 0.0
+        code, text = self.s.reply()
+        if code != 220:
+            raise ConnectionError(f"{label}: banner: {text}")
+        code, text = self.s.command("EHLO latency.bench.example")
+        if code != 250:
+            raise ConnectionError(f"{label}: EHLO: {text}")
+
+    def send_one(self):
+        a, i = self.a, self.sent
+        self.sent += 1
+        t_start = time.perf_counter()
+        for cmd, want in ((f"MAIL FROM:<{a.sender}>", 250), (f"RCPT TO:<{a.rcpt}>", 250), ("DATA", 354)):
+            code, text = self.s.command(cmd)
+            if code != want:
+                self.bad.append(f"{cmd.split(':')[0]}: {text}")
+                self.s.command("RSET")
+                break
+        else:
+            self.s.sock.sendall(make_body(a.size, i, a.sender, a.rcpt))
+            t0 = time.perf_counter_ns()
+            self.s.sock.sendall(b".\r\n")  # the body ends with CRLF, so this completes CRLF.CRLF
+            code, text = self.s.reply()
+            t1 = time.perf_counter_ns()
+            if code == 250:
+                self.accepted += 1
+                if i >= a.warmup:
+                    self.lat_ms.append((t1 - t0) / 1e6)
+            else:
+                self.bad.append("end of data: " + text)
+        self.busy_s += time.perf_counter() - t_start
+
+    def close(self):
+        try:
+            self.s.command("QUIT")
+        except OSError:
+            pass
+        self.s.sock.close()
+
+    def result(self):
+        lat = sorted(self.lat_ms)
+        return {
+            "count": len(lat),
+            "accepted": self.accepted,
+            "p50_ms": percentile(lat, 50),
+            "p90_ms": percentile(lat, 90),
+            "p99_ms": percentile(lat, 99),
+            "max_ms": lat[-1] if lat else None,
+            "mean_ms": (sum(lat) / len(lat)) if lat else None,
+            "msgs_per_s": self.accepted / self.busy_s if self.busy_s > 0 else None,
+            "errors": self.bad[:10],
+            "valid": not self.bad and len(lat) == self.a.count,
+        }
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--host", default="127.0.0.1")
-    ap.add_argument("--port", type=int, required=True)
-    ap.add_argument("--count", type=int, default=2000)
+    ap.add_argument("--target", action="append", required=True, metavar="LABEL=PORT",
+                    help="a server to measure; repeat to interleave several")
+    ap.add_argument("--count", type=int, default=2000, help="counted messages per server")
     ap.add_argument("--warmup", type=int, default=20)
+    ap.add_argument("--block", type=int, default=100, help="messages per turn when interleaving")
     ap.add_argument("--size", type=int, default=4096)
     ap.add_argument("--sender", default="sender@example.net")
     ap.add_argument("--rcpt", default="bench@rockerduck.example")
     ap.add_argument("--timeout", type=float, default=30.0)
-    ap.add_argument("--label", default="")
     a = ap.parse_args()
 
-    s = Session(a.host, a.port, a.timeout)
-    code, text = s.reply()
-    if code != 220:
-        print(json.dumps({"valid": False, "error": "banner: " + text}))
-        return 1
-    code, text = s.command("EHLO latency.bench.example")
-    if code != 250:
-        print(json.dumps({"valid": False, "error": "EHLO: " + text}))
-        return 1
-
-    lat_ms, bad, sent_ok = [], [], 0
-    t_start = time.perf_counter()
-    total = a.warmup + a.count
-    for i in range(total):
-        for cmd, want in ((f"MAIL FROM:<{a.sender}>", 250), (f"RCPT TO:<{a.rcpt}>", 250), ("DATA", 354)):
-            code, text = s.command(cmd)
-            if code != want:
-                bad.append(f"{cmd.split(':')[0]}: {text}")
-                break
-        else:
-            s.sock.sendall(make_body(a.size, i, a.sender, a.rcpt))
-            t0 = time.perf_counter_ns()
-            s.sock.sendall(b".\r\n")  # the body ends with CRLF, so this completes CRLF.CRLF
-            code, text = s.reply()
-            t1 = time.perf_counter_ns()
-            if code == 250:
-                sent_ok += 1
-                if i >= a.warmup:
-                    lat_ms.append((t1 - t0) / 1e6)
-            else:
-                bad.append("end of data: " + text)
-            if len(bad) > 10:
-                break
-            continue
-        # a command failed: reset the transaction and go on
-        s.command("RSET")
-        if len(bad) > 10:
-            break
-    elapsed = time.perf_counter() - t_start
+    targets = []
+    out = {"targets": {}}
     try:
-        s.command("QUIT")
-    except OSError:
-        pass
-    s.sock.close()
-
-    lat_ms.sort()
-    out = {
-        "label": a.label,
-        "count": len(lat_ms),
-        "accepted": sent_ok,
-        "p50_ms": percentile(lat_ms, 50),
-        "p90_ms": percentile(lat_ms, 90),
-        "p99_ms": percentile(lat_ms, 99),
-        "max_ms": lat_ms[-1] if lat_ms else None,
-        "mean_ms": (sum(lat_ms) / len(lat_ms)) if lat_ms else None,
-        "msgs_per_s": sent_ok / elapsed if elapsed > 0 else None,
-        "errors": bad[:10],
-        "valid": not bad and len(lat_ms) == a.count,
-    }
+        for spec in a.target:
+            label, _, port = spec.rpartition("=")
+            targets.append(Target(label or port, a.host, int(port), a))
+        total = a.warmup + a.count
+        while any(t.sent < total for t in targets):
+            for t in targets:
+                for _ in range(min(a.block, total - t.sent)):
+                    t.send_one()
+                    if len(t.bad) > 10:
+                        raise RuntimeError(f"{t.label}: too many errors")
+    except (OSError, ConnectionError, RuntimeError) as e:
+        out["error"] = str(e)
+    for t in targets:
+        t.close()
+        out["targets"][t.label] = t.result()
+        if "error" in out:
+            out["targets"][t.label]["valid"] = False
     print(json.dumps(out))
-    return 0 if out["valid"] else 1
+    return 0 if "error" not in out and all(r["valid"] for r in out["targets"].values()) else 1
 
 
 if __name__ == "__main__":

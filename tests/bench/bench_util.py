@@ -7,7 +7,7 @@ Subcommands:
   count-json FILE KEY        print len(obj[KEY]) of a JSON object in FILE
   count-jsonl FILE           print the number of non-empty lines (postqueue -j)
   proc-mem PID [--tree]      print "rss_kib pss_kib nprocs" of PID (and its children)
-  cpu-seconds PID            print utime+stime of PID in seconds
+  cpu-seconds PID            print CPU seconds of PID and its children (see below)
   http-get URL SECS          print the status code of a GET (000 on failure)
   json-vars FILE PREFIX NAME=PATH...
                              print shell assignments PREFIX_NAME='value' for dotted PATHs
@@ -127,10 +127,23 @@ def proc_mem(pid, tree):
     print(rss, pss, len(pids))
 
 
-def cpu_seconds(pid):
+def _stat_fields(pid):
     with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    ticks = int(fields[11]) + int(fields[12])
+        return f.read().rsplit(")", 1)[1].split()
+
+
+def cpu_seconds(pid):
+    """CPU seconds of PID, plus those of its reaped children (cutime, cstime) and of its
+    live children: the difference of two readings is what the process tree used in
+    between, even for children that came and went (Postfix's smtpd, cleanup, ...)."""
+    f = _stat_fields(pid)
+    ticks = int(f[11]) + int(f[12]) + int(f[13]) + int(f[14])
+    for kid in _children(pid):
+        try:
+            k = _stat_fields(kid)
+            ticks += int(k[11]) + int(k[12]) + int(k[13]) + int(k[14])
+        except (OSError, IndexError, ValueError):
+            pass
     print(f"{ticks / os.sysconf('SC_CLK_TCK'):.2f}")
 
 
@@ -209,7 +222,7 @@ def report(path):
     p = lines.append
     p("")
     p("==================== edgerelay intake benchmark ====================")
-    for k in ("date", "host", "cpus", "kernel", "loadavg_start", "loadavg_end", "filesystem", "postfix_version", "edgerelay_bin",
+    for k in ("date", "host", "cpus", "kernel", "loadavg_start", "loadavg_end", "filesystem", "postfix_version", "postfix_down", "edgerelay_bin",
               "messages", "sessions", "size", "latency_messages", "idle_connections"):
         if k in res:
             p(f"  {k:<18} {res[k][-1]}")
@@ -222,8 +235,10 @@ def report(path):
     p(f"     smtp-source -> smtp-sink (tools ceiling)   {_fmt(ceiling, digits=0):>10}")
     p(f"     smtp-source -> Postfix, destination down   {_fmt(pf, digits=0):>10}   queued {res.get('postfix_queued', ['n/a'])[-1]} ({res.get('postfix_valid', ['n/a'])[-1]})")
     p(f"     smtp-source -> edgerelay, destination down {_fmt(er, digits=0):>10}   queued {res.get('edgerelay_queued', ['n/a'])[-1]} ({res.get('edgerelay_valid', ['n/a'])[-1]})")
-    if g("edgerelay_cpu_per_msg_us") is not None:
-        p(f"     edgerelayd CPU per accepted message        {_fmt(g('edgerelay_cpu_per_msg_us'), ' us', 0):>10}")
+    cpu = [(w, g(f"{w}_cpu_per_msg_us")) for w in ("ceiling", "postfix", "edgerelay")]
+    if any(v is not None for _, v in cpu):
+        names = {"ceiling": "smtp-sink", "postfix": "Postfix (all processes)", "edgerelay": "edgerelayd"}
+        p("     server CPU per message: " + ", ".join(f"{names[w]} {_fmt(v, ' us', 0)}" for w, v in cpu))
     p("")
     p("  4. accept latency, one session, end of data -> 250 (ms)")
     p("                     p50       p90       p99       max     msgs/s")
@@ -268,6 +283,14 @@ def report(path):
     p(f"     latency p50 edgerelay / Postfix   {_fmt(r, 'x', 2):>9}")
     rss = g("edgerelay_idle_rss_mib")
     p(f"     edgerelay RSS with {res.get('idle_connections', ['?'])[-1]} connections {_fmt(rss, ' MiB', 1):>11}   target < 256 MiB {_verdict(rss, lambda x: x < 256) if g('edgerelay_idle_open') == float(res.get('idle_connections', ['-1'])[-1]) else ('n/a' if rss is None else 'NOT ALL CONNECTIONS OPEN')}")
+    pairs = []
+    for a, b in zip(res.get("edgerelay_rate", []), res.get("postfix_rate", [])):
+        try:
+            pairs.append(float(a) / float(b))
+        except (ValueError, ZeroDivisionError):
+            pass
+    if len(pairs) > 1:
+        p(f"     edgerelay / Postfix, per round    {' '.join(f'{x:.2f}x' for x in pairs)} (median {statistics.median(pairs):.2f}x)")
     if rounds > 1:
         p("")
         p("  Every round:")

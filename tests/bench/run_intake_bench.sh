@@ -8,7 +8,8 @@
 #   ceiling    smtp-source -> smtp-sink on loopback: what the load tools alone manage
 #   postfix    smtp-source -> a private Postfix instance whose relayhost is down
 #   edgerelay  smtp-source -> edgerelayd whose route's next hop is down
-#   latency    one session, end of data -> 250, p50/p99, Postfix then edgerelay
+#   latency    one session each, end of data -> 250, p50/p99; Postfix and edgerelay take
+#              turns in blocks of BENCH_LATENCY_BLOCK messages (same noise for both)
 #              (= latency-postfix latency-edgerelay)
 #   idle       BENCH_IDLE_CONNECTIONS idle connections to edgerelayd, its VmRSS
 #              (and BENCH_POSTFIX_IDLE connections to Postfix, RSS/PSS per connection)
@@ -23,11 +24,16 @@
 #   BENCH_SIZE=4096             message size (smtp-source -l, latency script --size)
 #   BENCH_ROUNDS=1              intake rounds (ceiling, Postfix, edgerelay; order of the
 #                               last two alternates); medians are reported
-#   BENCH_LATENCY_MESSAGES=2000 messages in the latency session (+20 warm-up)
+#   BENCH_LATENCY_MESSAGES=2000 messages in each latency session (+20 warm-up)
+#   BENCH_LATENCY_BLOCK=100     the two latency sessions take turns every this many messages
 #   BENCH_IDLE_CONNECTIONS=10000  idle connections to edgerelayd
 #   BENCH_IDLE_SOURCES=100      source addresses 127.0.0.1..127.0.0.N for them
 #   BENCH_POSTFIX_IDLE=50       idle connections to Postfix (0 = skip; < process limit 100)
 #   BENCH_PHASES="ceiling postfix edgerelay latency idle"
+#   BENCH_POSTFIX_DOWN=relayhost  how Postfix's destination is down: "relayhost" (relayhost
+#                               [127.0.0.2]:2599, nothing listens: qmgr and smtp try and
+#                               defer, like a real outage) or "defer" (defer_transports=smtp:
+#                               no delivery attempts at all)
 #   EDGERELAY_BIN_DIR=<repo>/build/programs   where edgerelayd and edgerelayctl are
 #   BENCH_TMPDIR=/tmp           parent of the run's scratch directory (same disk = fair)
 #   BENCH_KEEP=0                1 keeps the scratch directory (configs, logs, spools)
@@ -49,9 +55,11 @@ BENCH_SIZE=${BENCH_SIZE:-4096}
 BENCH_ROUNDS=${BENCH_ROUNDS:-1}
 BENCH_LATENCY_MESSAGES=${BENCH_LATENCY_MESSAGES:-2000}
 BENCH_LATENCY_WARMUP=${BENCH_LATENCY_WARMUP:-20}
+BENCH_LATENCY_BLOCK=${BENCH_LATENCY_BLOCK:-100}
 BENCH_IDLE_CONNECTIONS=${BENCH_IDLE_CONNECTIONS:-10000}
 BENCH_IDLE_SOURCES=${BENCH_IDLE_SOURCES:-100}
 BENCH_POSTFIX_IDLE=${BENCH_POSTFIX_IDLE:-50}
+BENCH_POSTFIX_DOWN=${BENCH_POSTFIX_DOWN:-relayhost}
 BENCH_PHASES=${BENCH_PHASES:-ceiling postfix edgerelay latency idle}
 EDGERELAY_BIN_DIR=${EDGERELAY_BIN_DIR:-$REPO/build/programs}
 BENCH_TMPDIR=${BENCH_TMPDIR:-/tmp}
@@ -136,6 +144,7 @@ for p in $BENCH_PHASES; do
     esac
 done
 [[ "$BENCH_POSTFIX_IDLE" -gt 0 ]] || PHASES=${PHASES/ idle-postfix/}
+[[ "$BENCH_POSTFIX_DOWN" == relayhost || "$BENCH_POSTFIX_DOWN" == defer ]] || die "BENCH_POSTFIX_DOWN must be relayhost or defer"
 
 [[ $(id -u) == 0 ]] || die "run as root (Postfix's master runs as root)"
 for t in "$SMTP_SOURCE" "$SMTP_SINK" "$POSTFIX" "$POSTQUEUE" "$PY"; do
@@ -155,9 +164,20 @@ chmod 755 "$WORK"   # Postfix's unprivileged daemons must reach their queue dire
 RESULTS=$WORK/results.txt
 : >"$RESULTS"
 
-read -r -a PORTS <<<"$($UTIL free-ports 16)"
-PORT_I=0
-next_port() { PORT=${PORTS[$PORT_I]}; PORT_I=$((PORT_I + 1)); }
+USED_PORTS=" "
+next_port() {  # sets PORT: a free loopback port not handed out before in this run
+    local p i
+    for ((i = 0; i < 20; i++)); do
+        for p in $($UTIL free-ports 4); do
+            if [[ "$USED_PORTS" != *" $p "* ]]; then
+                USED_PORTS+="$p "
+                PORT=$p
+                return 0
+            fi
+        done
+    done
+    die "no free port found"
+}
 
 record date "$(date -u +%Y-%m-%dT%H:%M:%SZ)"
 record host "$(hostname)"
@@ -167,12 +187,14 @@ record loadavg_start "$(cut -d' ' -f1-3 /proc/loadavg)"
 record filesystem "$(df -T "$WORK" | awk 'NR==2 {print $2" on "$1}')"
 record postfix_version "$(postconf -d -h mail_version 2>/dev/null)"
 record edgerelay_bin "$EDGERELAY_BIN_DIR"
+record postfix_down "$BENCH_POSTFIX_DOWN"
 record messages "$BENCH_MESSAGES"
 record sessions "$BENCH_SESSIONS"
 record size "$BENCH_SIZE"
 record latency_messages "$BENCH_LATENCY_MESSAGES"
 record idle_connections "$BENCH_IDLE_CONNECTIONS"
 
+cpu_per_msg() { awk -v a="$1" -v b="$2" -v n="$BENCH_MESSAGES" 'BEGIN { printf "%.0f", (b - a) * 1e6 / n }'; }
 rate() { awk -v n="$1" -v s="$2" -v e="$3" 'BEGIN { printf "%.1f", n / (e - s) }'; }
 
 # run_source PORT LABEL: smtp-source with the benchmark's parameters, timed; sets RATE
@@ -216,6 +238,7 @@ inet_protocols = ipv4
 mynetworks = 127.0.0.0/8
 # the destination is down: nothing listens there, so mail is accepted and deferred
 relayhost = [$DEAD_HOP_IP]:$DEAD_HOP_PORT
+$([[ "$BENCH_POSTFIX_DOWN" == defer ]] && echo "defer_transports = smtp")
 alias_maps =
 alias_database =
 biff = no
@@ -299,9 +322,19 @@ pf_postqueue_count() {
 
 # pf_verify PREFIX CONFIG_DIR EXPECTED
 pf_verify() {
-    local prefix=$1 dir=$2 want=$3 n pq
-    n=$(pf_count "$dir")
-    sleep 2
+    local prefix=$1 dir=$2 want=$3 n pq i q
+    # qmgr is still moving files incoming -> active -> deferred; a count taken while
+    # it renames can see one file twice. Wait (bounded) until incoming and active are
+    # empty and two counts agree.
+    q=$(dirname "$dir")/queue
+    n=-1
+    for ((i = 0; i < 120; i++)); do
+        local moving prev=$n
+        moving=$(find "$q/incoming" "$q/active" -type f 2>/dev/null | wc -l)
+        n=$(pf_count "$dir")
+        [[ $moving == 0 && $n == "$prev" ]] && break
+        sleep 1
+    done
     pq=$(pf_postqueue_count "$dir")
     record "${prefix}_queued" "$n"
     record "${prefix}_postqueue" "$pq"
@@ -401,10 +434,14 @@ phase_ceiling() {
     pid=$!
     BG_PIDS+=("$pid")
     $UTIL wait-banner 127.0.0.1 "$port" 15 || die "smtp-sink did not start"
+    local c0 c1
+    c0=$($UTIL cpu-seconds "$pid")
     run_source "$port" ceiling
+    c1=$($UTIL cpu-seconds "$pid" 2>/dev/null || echo "$c0")
     stop_pid "$pid" smtp-sink
     if [[ $SOURCE_RC == 0 ]]; then
         record ceiling_rate "$RATE"
+        record ceiling_cpu_per_msg_us "$(cpu_per_msg "$c0" "$c1")"
     else
         record ceiling_valid "INVALID(smtp-source-exit-$SOURCE_RC)"
     fi
@@ -414,10 +451,13 @@ phase_postfix() {
     local round=$1
     next_port; local port=$PORT
     pf_start "postfix-intake-$round" "$port"
-    local dir=$PF_DIR
+    local dir=$PF_DIR master=$PF_MASTER c0 c1
+    c0=$($UTIL cpu-seconds "$master")
     run_source "$port" "postfix-intake-$round"
+    c1=$($UTIL cpu-seconds "$master" 2>/dev/null || echo "$c0")
     if [[ $SOURCE_RC == 0 ]]; then
         record postfix_rate "$RATE"
+        record postfix_cpu_per_msg_us "$(cpu_per_msg "$c0" "$c1")"
         pf_verify postfix "$dir" "$BENCH_MESSAGES"
     else
         record postfix_valid "INVALID(smtp-source-exit-$SOURCE_RC)"
@@ -438,7 +478,7 @@ phase_edgerelay() {
     c1=$($UTIL cpu-seconds "$pid" 2>/dev/null || echo "$c0")
     if [[ $SOURCE_RC == 0 ]]; then
         record edgerelay_rate "$RATE"
-        record edgerelay_cpu_per_msg_us "$(awk -v a="$c0" -v b="$c1" -v n="$BENCH_MESSAGES" 'BEGIN{printf "%.0f", (b-a)*1e6/n}')"
+        record edgerelay_cpu_per_msg_us "$(cpu_per_msg "$c0" "$c1")"
         er_verify edgerelay "$conf" "$BENCH_MESSAGES" "$pid"
     else
         record edgerelay_valid "INVALID(smtp-source-exit-$SOURCE_RC)"
@@ -448,20 +488,19 @@ phase_edgerelay() {
     stop_pid "$pid" edgerelayd
 }
 
-# latency_run WHO PORT: runs accept_latency.py, records WHO_lat_*; sets LAT_ACCEPTED
-latency_run() {
-    local who=$1 port=$2 out=$WORK/$1-latency.json
-    log "$who-latency: $BENCH_LATENCY_MESSAGES (+$BENCH_LATENCY_WARMUP warm-up) messages over one session"
-    $PY "$HERE/accept_latency.py" --port "$port" --count "$BENCH_LATENCY_MESSAGES" \
-        --warmup "$BENCH_LATENCY_WARMUP" --size "$BENCH_SIZE" --sender "$SENDER" --rcpt "$RCPT" \
-        --label "$who" >"$out" 2>"$out.err"
-    if [[ ! -s "$out" ]]; then
+# latency_record WHO FILE: records WHO_lat_* from accept_latency.py's output; sets LAT_ACCEPTED
+latency_record() {
+    local who=$1 out=$2
+    eval "$($UTIL json-vars "$out" L p50_ms=targets."$who".p50_ms p90_ms=targets."$who".p90_ms \
+        p99_ms=targets."$who".p99_ms max_ms=targets."$who".max_ms mean_ms=targets."$who".mean_ms \
+        msgs_per_s=targets."$who".msgs_per_s accepted=targets."$who".accepted valid=targets."$who".valid \
+        errors=targets."$who".errors error)"
+    if [[ -z "$L_valid" ]]; then
         cat "$out.err" >&2
-        record "${who}_lat_valid" "INVALID(latency-script-failed)"
+        record "${who}_lat_valid" "INVALID(latency-script-failed:$L_error)"
         LAT_ACCEPTED=-1
         return
     fi
-    eval "$($UTIL json-vars "$out" L p50_ms p90_ms p99_ms max_ms mean_ms msgs_per_s accepted valid errors)"
     record "${who}_lat_p50" "$L_p50_ms"
     record "${who}_lat_p90" "$L_p90_ms"
     record "${who}_lat_p99" "$L_p99_ms"
@@ -471,24 +510,53 @@ latency_run() {
     if [[ "$L_valid" == True ]]; then
         record "${who}_lat_valid" valid
     else
-        log "$who-latency: errors: $L_errors"
+        log "$who-latency: errors: $L_errors $L_error"
         record "${who}_lat_valid" "INVALID(latency-script-errors)"
     fi
     LAT_ACCEPTED=${L_accepted:--1}
 }
 
-phase_latency_postfix() {
-    next_port; local port=$PORT
-    pf_start postfix-latency "$port"
-    local dir=$PF_DIR master=$PF_MASTER
-    latency_run postfix "$port"
-    if [[ "$LAT_ACCEPTED" -ge 0 ]]; then
-        pf_verify postfix_lat "$dir" "$LAT_ACCEPTED"
-        [[ "$LAT_ACCEPTED" == $((BENCH_LATENCY_MESSAGES + BENCH_LATENCY_WARMUP)) ]] ||
-            record postfix_lat_valid "INVALID(accepted=$LAT_ACCEPTED)"
+# Postfix and edgerelay each get one session; the script alternates blocks of
+# BENCH_LATENCY_BLOCK messages between them so both see the same machine noise.
+phase_latency() {
+    local targets=() pf_port="" pf_dir="" pf_master="" er_pid="" er_conf="" out=$WORK/latency.json
+    if has_phase latency-postfix; then
+        next_port; pf_port=$PORT
+        pf_start postfix-latency "$pf_port"
+        pf_dir=$PF_DIR pf_master=$PF_MASTER
+        targets+=(--target "postfix=$pf_port")
     fi
-    has_phase idle-postfix && postfix_idle "$port" "$master"
-    pf_stop "$dir"
+    if has_phase latency-edgerelay; then
+        next_port; local port=$PORT
+        next_port; local admin=$PORT
+        er_start edgerelay-latency "$port" "$admin" 100 10000
+        er_pid=$ER_PID er_conf=$ER_CONF
+        targets+=(--target "edgerelay=$port")
+    fi
+    log "latency: $BENCH_LATENCY_MESSAGES (+$BENCH_LATENCY_WARMUP warm-up) messages over one session each, $((${#targets[@]} / 2)) server(s) taking turns every $BENCH_LATENCY_BLOCK messages"
+    $PY "$HERE/accept_latency.py" "${targets[@]}" --count "$BENCH_LATENCY_MESSAGES" \
+        --warmup "$BENCH_LATENCY_WARMUP" --block "$BENCH_LATENCY_BLOCK" --size "$BENCH_SIZE" \
+        --sender "$SENDER" --rcpt "$RCPT" >"$out" 2>"$out.err"
+    local want=$((BENCH_LATENCY_MESSAGES + BENCH_LATENCY_WARMUP))
+    if [[ -n "$pf_dir" ]]; then
+        latency_record postfix "$out"
+        if [[ "$LAT_ACCEPTED" -ge 0 ]]; then
+            pf_verify postfix_lat "$pf_dir" "$LAT_ACCEPTED"
+            [[ "$LAT_ACCEPTED" == "$want" ]] || record postfix_lat_valid "INVALID(accepted=$LAT_ACCEPTED)"
+        fi
+    fi
+    if [[ -n "$er_pid" ]]; then
+        latency_record edgerelay "$out"
+        if [[ "$LAT_ACCEPTED" -ge 0 ]]; then
+            er_verify edgerelay_lat "$er_conf" "$LAT_ACCEPTED" "$er_pid"
+            [[ "$LAT_ACCEPTED" == "$want" ]] || record edgerelay_lat_valid "INVALID(accepted=$LAT_ACCEPTED)"
+        fi
+        stop_pid "$er_pid" edgerelayd
+    fi
+    if [[ -n "$pf_dir" ]]; then
+        has_phase idle-postfix && postfix_idle "$pf_port" "$pf_master"
+        pf_stop "$pf_dir"
+    fi
 }
 
 postfix_idle() {
@@ -504,20 +572,6 @@ postfix_idle() {
     record postfix_idle_rss_kib_per_conn "$I_rss"
     record postfix_idle_pss_kib_per_conn "$I_pss"
     log "postfix-idle: processes $I_procs_before -> $I_procs_after"
-}
-
-phase_latency_edgerelay() {
-    next_port; local port=$PORT
-    next_port; local admin=$PORT
-    er_start edgerelay-latency "$port" "$admin" 100 10000
-    local pid=$ER_PID conf=$ER_CONF
-    latency_run edgerelay "$port"
-    if [[ "$LAT_ACCEPTED" -ge 0 ]]; then
-        er_verify edgerelay_lat "$conf" "$LAT_ACCEPTED" "$pid"
-        [[ "$LAT_ACCEPTED" == $((BENCH_LATENCY_MESSAGES + BENCH_LATENCY_WARMUP)) ]] ||
-            record edgerelay_lat_valid "INVALID(accepted=$LAT_ACCEPTED)"
-    fi
-    stop_pid "$pid" edgerelayd
 }
 
 phase_idle_edgerelay() {
@@ -569,12 +623,12 @@ for ((r = 1; r <= BENCH_ROUNDS; r++)); do
         has_phase postfix && phase_postfix "$r"
     fi
 done
-if has_phase latency-postfix; then
-    phase_latency_postfix   # also runs idle-postfix on the same instance
-elif has_phase idle-postfix; then
+if has_phase latency-postfix || has_phase latency-edgerelay; then
+    phase_latency   # idle-postfix runs on its Postfix instance afterwards
+fi
+if has_phase idle-postfix && ! has_phase latency-postfix; then
     next_port; pf_start postfix-idle "$PORT"; postfix_idle "$PORT" "$PF_MASTER"; pf_stop "$PF_DIR"
 fi
-has_phase latency-edgerelay && phase_latency_edgerelay
 has_phase idle-edgerelay && phase_idle_edgerelay
 
 record loadavg_end "$(cut -d' ' -f1-3 /proc/loadavg)"
