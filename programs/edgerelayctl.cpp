@@ -3,6 +3,7 @@
 // whether the daemon runs or not.
 #include <boost/json/array.hpp>
 #include <boost/json/serialize.hpp>
+#include <algorithm>
 #include <iostream>
 #include <string>
 #include <vector>
@@ -10,6 +11,7 @@
 #include "conf/config.h"
 #include "queue/queue_report.h"
 #include "queue/spool.h"
+#include "queue/tracking_index.h"
 
 namespace {
 
@@ -18,7 +20,10 @@ using namespace edgerelay;
 constexpr const char* kUsage =
     "usage: edgerelayctl [--config FILE] NOUN VERB [ARGS] [--json]\n"
     "  queue list [--domain D] [--state ready|deferred|held] [--json]\n"
-    "  queue show ID [--json]\n";
+    "  queue show ID [--json]\n"
+    "  log [--message-id M] [--queue-id Q] [--from A] [--to A] [--since T] [--until T]\n"
+    "      [--limit N] [--json]   T: RFC 3339 (2026-11-26T02:00:00Z) or a time ago (30m, 1h, 2d);\n"
+    "      filters combine; without any, the most recent N (100) messages\n";
 
 struct Invocation {
     std::string config_path;
@@ -115,14 +120,54 @@ int queue_show(const Invocation& inv, const queue::Spool& spool) {
     return 0;
 }
 
+int tracking_log(const Invocation& inv, const queue::Spool& spool) {
+    if (inv.words.size() != 1) fail("log takes options only");
+    static const char* const known[] = {"message-id", "queue-id", "from", "to", "since", "until", "limit"};
+    for (const auto& [name, value] : inv.options)
+        if (std::find(std::begin(known), std::end(known), name) == std::end(known)) fail("log has no option --" + name);
+    queue::TrackingQuery query;
+    query.message_id = inv.option("message-id");
+    query.queue_id = inv.option("queue-id");
+    query.sender = inv.option("from");
+    query.recipient = inv.option("to");
+    const auto now = queue::now_micros();
+    for (auto [name, bound] : {std::pair{"since", &query.since}, std::pair{"until", &query.until}}) {
+        if (const std::string text = inv.option(name); !text.empty()) {
+            *bound = queue::parse_log_time(text, now);
+            if (!*bound) fail(std::string("--") + name + " wants a time like 2026-11-26T02:00:00Z or 30m (ago), not '" + text + "'");
+        }
+    }
+    if (const std::string limit = inv.option("limit"); !limit.empty()) {
+        try {
+            std::size_t used = 0;
+            query.limit = std::stoul(limit, &used);
+            if (used != limit.size()) throw std::invalid_argument(limit);
+        } catch (const std::exception&) {
+            fail("--limit wants a number (0: no limit)");
+        }
+    }
+    const auto result = queue::TrackingIndex(spool).find(query);
+    if (!result.available) fail("spool " + spool.path() + " has no tracking index yet (edgerelayd creates it)", 1);
+    std::cout << (inv.json ? queue::tracking_json(result.messages) : queue::tracking_text(result.messages));
+    if (result.truncated)
+        std::cerr << "edgerelayctl: more messages match; showing the " << query.limit << " most recent (--limit N)\n";
+    else if (result.messages.empty() && !inv.json)
+        std::cerr << "edgerelayctl: no matching messages\n";
+    return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
     const Invocation inv = parse_invocation(argc, argv);
-    if (inv.words.size() < 2) fail("missing command");
+    if (inv.words.empty() || (inv.words[0] != "log" && inv.words.size() < 2)) fail("missing command");
     const conf::Config config = load_config(inv);
-    const std::string command = inv.words[0] + " " + inv.words[1];
+    const std::string command = inv.words[0] == "log" ? inv.words[0] : inv.words[0] + " " + inv.words[1];
     try {
+        if (command == "log") {
+            const queue::Spool spool(config.spool.path, config.spool.max_size, queue::Spool::Mode::read_only);
+            return tracking_log(inv, spool);
+        }
         if (command == "queue list" || command == "queue show") {
             const queue::Spool spool(config.spool.path, config.spool.max_size, queue::Spool::Mode::read_only);
             return command == "queue list" ? queue_list(inv, spool) : queue_show(inv, spool);

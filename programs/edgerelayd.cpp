@@ -14,6 +14,7 @@
 #include "queue/event_log.h"
 #include "queue/spool.h"
 #include "queue/spool_writer.h"
+#include "queue/tracking_index.h"
 #include "relay/delivery_agent.h"
 #include "relay/smtp_server.h"
 #include "relay/tls_context.h"
@@ -100,6 +101,10 @@ int main(int argc, char** argv) {
         const routing::RouteTable routes(config.routes);
         auto tls = relay::make_server_tls_context(config.server);
         queue::SpoolWriter writer(spool);
+        // Every event also goes to the tracking index, batched into the writer's commits.
+        queue::TrackingIndex tracking(spool);
+        queue::TrackingFeed feed(tracking, writer, config.log.retention);
+        log.set_sink([&feed](const queue::LogEvent& event, std::string_view json) { feed.accept(event, json); });
 
         boost::asio::io_context io(1);
         routing::DnsResolver dns(io.get_executor(), config.dns);
@@ -121,6 +126,8 @@ int main(int argc, char** argv) {
         std::cerr << ", spool " << config.spool.path << " (" << queued << " messages queued)\n";
 
         io.run();
+        feed.stop();  // its last batch, before the writer stops taking work
+        log.set_sink(nullptr);
         writer.stop();
         log.flush();
         std::cerr << "edgerelayd: stopped\n";

@@ -136,7 +136,9 @@ EventLog::~EventLog() {
 
 void EventLog::write(const LogEvent& event) {
     // log(level, string_view) writes the text as is: JSON braces are no format string.
-    logger_->log(spdlog::level::info, spdlog::string_view_t(event.to_json()));
+    const std::string json = event.to_json();
+    logger_->log(spdlog::level::info, spdlog::string_view_t(json));
+    if (sink_) sink_(event, json);
 }
 
 void EventLog::flush() { logger_->flush(); }

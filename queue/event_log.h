@@ -4,6 +4,7 @@
 #pragma once
 
 #include <boost/json/object.hpp>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -44,8 +45,15 @@ public:
     void write(const LogEvent& event);
     void flush();
 
+    // Also hands every event (and its JSON line) to sink, on the writing thread, after
+    // the line is logged: the daemon feeds the tracking index this way. Set it before
+    // events flow and clear it (nullptr) before the sink goes; it must be thread-safe.
+    using Sink = std::function<void(const LogEvent& event, std::string_view json)>;
+    void set_sink(Sink sink) { sink_ = std::move(sink); }
+
 private:
     std::shared_ptr<spdlog::logger> logger_;
+    Sink sink_;
 };
 
 }  // namespace edgerelay::queue

@@ -10,12 +10,14 @@
 
 #include <filesystem>
 #include <stdexcept>
+#include <tuple>
 
 namespace edgerelay::queue {
 
 namespace {
 
-constexpr unsigned max_dbs = 8;
+// envelopes, contents, meta and the tracking index's six, with room to grow.
+constexpr unsigned max_dbs = 16;
 // Sessions, the scheduler and the admin API each hold short read transactions at once
 // (MDB_NOTLS: one slot per live transaction, not per thread).
 constexpr unsigned max_readers = 1024;
@@ -129,6 +131,28 @@ Spool::Spool(const std::string& path, std::uint64_t map_size, Mode mode) : path_
             }
             *dbi = handle;
         }
+        // The tracking index: all six or none (a spool from before the index, read-only).
+        const std::tuple<const char*, unsigned*, unsigned> tracking[] = {
+            {"track_events", &tracking_.events, 0u},
+            {"track_messages", &tracking_.messages, 0u},
+            {"track_by_message_id", &tracking_.by_message_id, unsigned(MDB_DUPSORT)},
+            {"track_by_sender", &tracking_.by_sender, unsigned(MDB_DUPSORT)},
+            {"track_by_recipient", &tracking_.by_recipient, unsigned(MDB_DUPSORT)},
+            {"track_by_time", &tracking_.by_time, 0u}};
+        tracking_.present = true;
+        for (const auto& [name, dbi, flags] : tracking) {
+            MDB_dbi handle = 0;
+            rc = mdb_dbi_open(txn, name, db_flags | flags, &handle);
+            if (rc == MDB_NOTFOUND && mode == Mode::read_only) {
+                tracking_.present = false;
+                continue;
+            }
+            if (rc != 0) {
+                mdb_txn_abort(txn);
+                fail_open(path, std::string("cannot open database \"") + name + "\"", rc);
+            }
+            *dbi = handle;
+        }
         MDB_val key = as_val(schema_key);
         MDB_val val;
         rc = mdb_get(txn, meta_dbi_, &key, &val);
@@ -174,6 +198,11 @@ std::error_code Spool::write(const std::function<std::error_code(SpoolWriteTxn&)
         return ec;
     }
     return error_from_lmdb(mdb_txn_commit(txn));  // commit frees txn, even on failure
+}
+
+void Spool::read_snapshot(const std::function<void(MDB_txn*)>& fn) const {
+    ReadTxn txn(env_, path_);
+    fn(txn.get());
 }
 
 std::optional<Envelope> Spool::find_envelope(std::string_view queue_id) const {

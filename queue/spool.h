@@ -3,6 +3,7 @@
 //   envelopes  queue id -> encoded Envelope   (small; listed and scheduled from)
 //   contents   queue id -> message bytes      (read only to deliver or show)
 //   meta       key -> value                   (schema version, ...)
+//   track_*    the tracking index of log events (queue/tracking_index.h)
 // Readers (edgerelayctl) open it read-only while the daemon writes: LMDB gives each
 // read transaction a consistent snapshot.
 #pragma once
@@ -38,6 +39,7 @@ public:
 private:
     friend class Spool;
     friend class SpoolWriter;
+    friend class TrackingIndex;
     SpoolWriteTxn(Spool& spool, MDB_txn* txn) : spool_(spool), txn_(txn) {}
     Spool& spool_;
     MDB_txn* txn_;
@@ -76,6 +78,15 @@ public:
 private:
     friend class SpoolWriteTxn;
     friend class SpoolWriter;
+    friend class TrackingIndex;
+    // The tracking index's databases, opened (read_write: created) with the others. A
+    // read-only Spool of a spool no edgerelayd with the index has written lacks them.
+    struct TrackingDbs {
+        unsigned events = 0, messages = 0, by_message_id = 0, by_sender = 0, by_recipient = 0, by_time = 0;
+        bool present = false;
+    };
+    // fn runs inside one read-only snapshot (for TrackingIndex's lookups).
+    void read_snapshot(const std::function<void(MDB_txn*)>& fn) const;
     // An LMDB return code as a SpoolError (MDB_MAP_FULL/MDB_TXN_FULL -> full, ...).
     static std::error_code error_from_lmdb(int rc);
     std::string path_;
@@ -84,6 +95,7 @@ private:
     unsigned envelopes_dbi_ = 0;
     unsigned contents_dbi_ = 0;
     unsigned meta_dbi_ = 0;
+    TrackingDbs tracking_;
 };
 
 }  // namespace edgerelay::queue
