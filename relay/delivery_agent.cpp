@@ -27,9 +27,10 @@ namespace {
 
 constexpr std::size_t kDispatchBatch = 2000;
 constexpr auto kWatchRetry = std::chrono::seconds(5);
-// libunbound's cache counts whole seconds and may serve an answer up to TTL + 1 s (with
-// ttl 0 at the end): look again once it has surely run out, which also paces ttl 0.
-constexpr auto kTtlMargin = std::chrono::milliseconds(1000);
+// libunbound's cache counts whole seconds and may serve an answer until the second after
+// its TTL (with ttl 0 meanwhile): look just after the TTL, and again every margin while
+// the answer says 0, so a change is seen within about 100 ms of the cache letting go.
+constexpr auto kTtlMargin = std::chrono::milliseconds(100);
 
 bool is_final(RecipientState s) { return s == RecipientState::delivered || s == RecipientState::bounced; }
 
@@ -203,8 +204,12 @@ void DeliveryAgent::mark_down(Destination& dest, const std::string& reason) {
 }
 
 void DeliveryAgent::note_resolution(Destination& dest, const routing::Resolution& resolution) {
-    if (resolution.outcome != routing::Resolution::Outcome::ok) return;
+    if (resolution.outcome != routing::Resolution::Outcome::ok) {
+        dest.resolution.reset();
+        return;
+    }
     dest.records_expire = Clock::now() + resolution.ttl;
+    dest.resolution = resolution;
     const std::string hosts = resolution.host_set();
     if (dest.host_set.empty()) {
         dest.host_set = hosts;
@@ -301,9 +306,17 @@ awaitable<bool> DeliveryAgent::deliver_one(Destination& dest, const std::string&
         co_return false;
     }
 
-    const auto resolution =
-        co_await routing::resolve_next_hop(dns_, dest.next_hop, config_.delivery.port, self_, random_);
-    note_resolution(dest, resolution);
+    // Within the answer's TTL the destination's own copy serves (a cross-thread trip to
+    // libunbound per message cost more than the rest of the attempt); equal preferences
+    // are shuffled again for every attempt all the same.
+    routing::Resolution resolution;
+    if (dest.resolution && Clock::now() < dest.records_expire) {
+        resolution = *dest.resolution;
+        routing::shuffle_equal_preferences(resolution.hosts, random_);
+    } else {
+        resolution = co_await routing::resolve_next_hop(dns_, dest.next_hop, config_.delivery.port, self_, random_);
+        note_resolution(dest, resolution);
+    }
     if (resolution.outcome != routing::Resolution::Outcome::ok) {
         const bool permanent = resolution.outcome == routing::Resolution::Outcome::permanent_failure;
         if (resolution.enhanced_status == "4.4.6") log_route(dest, "misconfigured", resolution.error);

@@ -8,11 +8,13 @@
 #include <chrono>
 #include <deque>
 #include <memory>
+#include <optional>
 #include <string>
 #include <unordered_set>
 
 #include "conf/config.h"
 #include "routing/next_hop.h"
+#include "routing/next_hop_resolution.h"
 
 namespace edgerelay::relay {
 
@@ -30,6 +32,7 @@ struct Destination {
     bool probing = false;
     bool watching = false;      // a record watcher runs
     std::string host_set;       // where the next hop led last ("addr:port,...")
+    std::optional<routing::Resolution> resolution;  // that answer, reused until records_expire
     std::chrono::steady_clock::time_point records_expire{};  // TTL of that answer
     std::unique_ptr<boost::asio::steady_timer> watch_timer;
     std::unique_ptr<boost::asio::steady_timer> probe_timer;

@@ -148,18 +148,24 @@ std::vector<MxRecord> read_mx(const DnsAnswer& answer) {
     return records;
 }
 
+// Shuffles each run of equal preference in a list already in preference order.
+template <class T>
+void shuffle_runs(std::vector<T>& items, std::mt19937& random) {
+    for (auto first = items.begin(); first != items.end();) {
+        auto last =
+            std::find_if(first, items.end(), [&](const T& item) { return item.preference != first->preference; });
+        std::shuffle(first, last, random);
+        first = last;
+    }
+}
+
 // Preference order, equal preferences shuffled (RFC 5321 5.1). A null MX beside real
 // ones is a publishing mistake (RFC 7505 3) and is left out.
 std::vector<MxRecord> try_order(std::vector<MxRecord> records, std::mt19937& random) {
     std::erase_if(records, [](const MxRecord& mx) { return mx.exchange.empty(); });
     std::sort(records.begin(), records.end(),
               [](const MxRecord& a, const MxRecord& b) { return a.preference < b.preference; });
-    for (auto first = records.begin(); first != records.end();) {
-        auto last = std::find_if(first, records.end(),
-                                 [&](const MxRecord& mx) { return mx.preference != first->preference; });
-        std::shuffle(first, last, random);
-        first = last;
-    }
+    shuffle_runs(records, random);
     return records;
 }
 
@@ -273,5 +279,7 @@ asio::awaitable<Resolution> resolve_next_hop(DnsResolver& dns, const NextHop& ho
     auto r = co_await resolve_mx(dns, hop, port, self, random);
     co_return r;
 }
+
+void shuffle_equal_preferences(std::vector<TargetHost>& hosts, std::mt19937& random) { shuffle_runs(hosts, random); }
 
 }  // namespace edgerelay::routing

@@ -50,6 +50,10 @@ struct SelfIdentity {
 // the caller logs). NXDOMAIN of the next hop is permanent (5.1.2); a null MX is
 // permanent (5.1.10); SERVFAIL and timeouts are temporary (4.4.3); MX hosts whose
 // names do not resolve are skipped, and none left is temporary (4.4.3).
+// Equal preferences in a new random order (hosts already in try order): a resolution
+// reused within its TTL still spreads mail over equal-preference hosts.
+void shuffle_equal_preferences(std::vector<TargetHost>& hosts, std::mt19937& random);
+
 boost::asio::awaitable<Resolution> resolve_next_hop(DnsResolver& dns, const NextHop& hop, std::uint16_t default_port,
                                                     const SelfIdentity& self, std::mt19937& random);
 
