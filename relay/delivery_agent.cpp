@@ -52,6 +52,23 @@ std::pair<int, std::string_view> split_reply(std::string_view reply, std::string
     return {code, reply};
 }
 
+constexpr auto kIdleConnectionTime = std::chrono::seconds(2);
+
+// An open connection to a host of the most preferred rank goes first: among equal
+// preferences any order is right (RFC 5321 5.1), and this one needs no new session.
+void prefer_open_connection(routing::Resolution& resolution, const std::unique_ptr<SmtpClientConnection>& connection) {
+    if (!connection || !connection->usable() || resolution.hosts.empty()) return;
+    const auto best = resolution.hosts.front().preference;
+    for (auto host = resolution.hosts.begin(); host != resolution.hosts.end() && host->preference == best; ++host) {
+        if (host->port != connection->options().port) continue;
+        auto address = std::find(host->addresses.begin(), host->addresses.end(), connection->options().address);
+        if (address == host->addresses.end()) continue;
+        std::rotate(host->addresses.begin(), address, address + 1);
+        std::rotate(resolution.hosts.begin(), host, host + 1);
+        return;
+    }
+}
+
 std::chrono::milliseconds probe_interval(const conf::DeliveryConfig& delivery) {
     return std::clamp(delivery.retry_initial / 2, std::chrono::milliseconds(1000), std::chrono::milliseconds(60000));
 }
@@ -266,6 +283,10 @@ awaitable<void> DeliveryAgent::probe_loop(Destination& dest) {
 
 awaitable<void> DeliveryAgent::worker(Destination& dest, bool probe) {
     std::unique_ptr<SmtpClientConnection> connection;
+    if (!dest.idle.empty()) {
+        connection = std::move(dest.idle.back().connection);
+        dest.idle.pop_back();
+    }
     while (!stopping_ && !dest.ready.empty()) {
         const std::string id = dest.ready.front();
         dest.ready.pop_front();
@@ -276,9 +297,64 @@ awaitable<void> DeliveryAgent::worker(Destination& dest, bool probe) {
             break;
         }
     }
-    if (connection) co_await connection->quit();
+    if (connection && connection->usable() && !stopping_ && !dest.down) {
+        keep_idle(dest, std::move(connection));
+    } else if (connection) {
+        co_await connection->quit();
+    }
     --dest.active;
     if (!probe) pump(dest);
+}
+
+// While delivery keeps pace with intake a worker often finds its queue empty; keeping
+// its connection a moment (Postfix's smtp_connection_cache_time_limit, 2 s) spares the
+// next message a new connection, greeting and EHLO.
+void DeliveryAgent::keep_idle(Destination& dest, std::unique_ptr<SmtpClientConnection> connection) {
+    dest.idle.push_back({std::move(connection), Clock::now() + kIdleConnectionTime});
+    if (!dest.reaping) {
+        dest.reaping = true;
+        asio::co_spawn(io_, reap_idle(dest), asio::detached);
+    }
+}
+
+awaitable<void> DeliveryAgent::reap_idle(Destination& dest) {
+    asio::steady_timer timer(io_);
+    while (!dest.idle.empty()) {
+        timer.expires_at(stopping_ ? Clock::now() : dest.idle.front().until);
+        co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+        while (!dest.idle.empty() && (stopping_ || dest.idle.front().until <= Clock::now())) {
+            auto expired = std::move(dest.idle.front().connection);
+            dest.idle.erase(dest.idle.begin());
+            co_await expired->quit();
+        }
+    }
+    dest.reaping = false;
+}
+
+// A new session to one address of a host; a failure is logged as an attempt for each
+// recipient and kept in `failure`.
+awaitable<std::unique_ptr<SmtpClientConnection>> DeliveryAgent::connect(
+    const Destination& dest, const routing::TargetHost& host, const std::string& address,
+    const queue::Envelope& envelope, const std::vector<std::string>& recipients, RemoteReply& failure) {
+    ConnectOptions options;
+    options.address = address;
+    options.port = host.port;
+    options.host_name = host.name;
+    options.tls = dest.tls;
+    options.helo_name = config_.server.hostname;
+    options.connect_timeout = config_.delivery.connect_timeout;
+    auto connection = co_await SmtpClientConnection::open(io_.get_executor(), *tls_, options, failure);
+    if (connection) co_return connection;
+    for (const auto& r : recipients) {
+        queue::LogEvent event("attempt");
+        event.set("queue_id", envelope.queue_id).set("message_id", envelope.message_id).set("recipient", r)
+            .set("next_hop", dest.next_hop.to_string()).set("mx_host", host.name).set("ip", address)
+            .set("port", static_cast<unsigned>(host.port)).set("tls", false).set("reply_code", failure.code)
+            .set("enhanced_code", failure.enhanced).set("reply_text", failure.text)
+            .set("delay", seconds_since(envelope.arrival));
+        log_.write(event);
+    }
+    co_return nullptr;
 }
 
 awaitable<bool> DeliveryAgent::deliver_one(Destination& dest, const std::string& queue_id,
@@ -327,6 +403,7 @@ awaitable<bool> DeliveryAgent::deliver_one(Destination& dest, const std::string&
         co_return false;
     }
 
+    prefer_open_connection(resolution, connection);
     Transaction transaction{envelope->sender, recipients, content, envelope->eight_bit_mime, envelope->smtputf8};
     RemoteReply last_failure{0, "", "no address to try", };
     bool reached = false;
@@ -334,45 +411,32 @@ awaitable<bool> DeliveryAgent::deliver_one(Destination& dest, const std::string&
     for (const auto& host : resolution.hosts) {
         for (const auto& address : host.addresses) {
             attempt = Attempt{host.name, address, host.port, false};
-            const bool reuse = connection && connection->usable() && connection->options().address == address &&
-                               connection->options().port == host.port;
-            if (!reuse) {
-                if (connection) {
+            bool reuse = connection && connection->usable() && connection->options().address == address &&
+                         connection->options().port == host.port;
+            for (int tries = 0; tries < 2 && !reached; ++tries) {
+                if (!reuse) {
+                    if (connection) co_await connection->quit();
+                    connection = co_await connect(dest, host, address, *envelope, recipients, last_failure);
+                    if (!connection) break;  // the next address
+                }
+                attempt.tls = connection->tls_active();
+                auto sent = co_await connection->send(transaction);
+                const bool dropped = std::all_of(sent.recipient_replies.begin(), sent.recipient_replies.end(),
+                                                 [](const RemoteReply& r) { return r.code == 0; });
+                if (reuse && dropped) {
+                    // A kept connection the server had closed meanwhile: once more, fresh.
+                    reuse = false;
+                    continue;
+                }
+                result = std::move(sent);
+                reached = true;
+                attempt.reached = true;
+                if (!result->connection_reusable) {
                     co_await connection->quit();
                     connection.reset();
                 }
-                ConnectOptions options;
-                options.address = address;
-                options.port = host.port;
-                options.host_name = host.name;
-                options.tls = dest.tls;
-                options.helo_name = config_.server.hostname;
-                options.connect_timeout = config_.delivery.connect_timeout;
-                RemoteReply failure;
-                connection = co_await SmtpClientConnection::open(io_.get_executor(), *tls_, options, failure);
-                if (!connection) {
-                    last_failure = failure;
-                    for (const auto& r : recipients) {
-                        queue::LogEvent event("attempt");
-                        event.set("queue_id", queue_id).set("message_id", envelope->message_id).set("recipient", r)
-                            .set("next_hop", dest.next_hop.to_string()).set("mx_host", host.name).set("ip", address)
-                            .set("port", static_cast<unsigned>(host.port)).set("tls", false)
-                            .set("reply_code", failure.code).set("enhanced_code", failure.enhanced)
-                            .set("reply_text", failure.text).set("delay", seconds_since(envelope->arrival));
-                        log_.write(event);
-                    }
-                    continue;
-                }
             }
-            attempt.tls = connection->tls_active();
-            result = co_await connection->send(transaction);
-            reached = true;
-            attempt.reached = true;
-            if (!result->connection_reusable) {
-                co_await connection->quit();
-                connection.reset();
-            }
-            break;
+            if (reached) break;
         }
         if (reached) break;
     }

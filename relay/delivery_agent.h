@@ -54,10 +54,15 @@ private:
     void note_resolution(Destination& dest, const routing::Resolution& resolution);
     void ensure_watch(Destination& dest);
     bool park(Destination& dest, const queue::Envelope& envelope);
+    void keep_idle(Destination& dest, std::unique_ptr<SmtpClientConnection> connection);
+    boost::asio::awaitable<void> reap_idle(Destination& dest);
     boost::asio::awaitable<void> mark_parked();
     boost::asio::awaitable<void> worker(Destination& dest, bool probe);
     boost::asio::awaitable<bool> deliver_one(Destination& dest, const std::string& queue_id,
                                              std::unique_ptr<SmtpClientConnection>& connection, bool probe);
+    boost::asio::awaitable<std::unique_ptr<SmtpClientConnection>> connect(
+        const Destination& dest, const routing::TargetHost& host, const std::string& address,
+        const queue::Envelope& envelope, const std::vector<std::string>& recipients, RemoteReply& failure);
     boost::asio::awaitable<void> watch_records(Destination& dest);
     boost::asio::awaitable<void> probe_loop(Destination& dest);
     boost::asio::awaitable<void> record(Destination& dest, const queue::Envelope& before, const std::string& content,

@@ -11,9 +11,11 @@
 #include <optional>
 #include <string>
 #include <unordered_set>
+#include <vector>
 
 #include "conf/config.h"
 #include "routing/next_hop.h"
+#include "relay/smtp_client.h"
 #include "routing/next_hop_resolution.h"
 
 namespace edgerelay::relay {
@@ -34,6 +36,13 @@ struct Destination {
     std::string host_set;       // where the next hop led last ("addr:port,...")
     std::optional<routing::Resolution> resolution;  // that answer, reused until records_expire
     std::chrono::steady_clock::time_point records_expire{};  // TTL of that answer
+    // Connections a worker left open for the next one, oldest first.
+    struct IdleConnection {
+        std::unique_ptr<SmtpClientConnection> connection;
+        std::chrono::steady_clock::time_point until;
+    };
+    std::vector<IdleConnection> idle;
+    bool reaping = false;
     std::unique_ptr<boost::asio::steady_timer> watch_timer;
     std::unique_ptr<boost::asio::steady_timer> probe_timer;
 };
