@@ -282,8 +282,11 @@ class MailSite:
     others get 250. data_reply answers the end of data."""
 
     def __init__(self, name: str, host: str, port: int, rcpt_replies: dict[str, str] | None = None,
-                 data_reply: str = "250 2.0.0 Ok: delivered", data_delay: float = 0.0):
+                 data_reply: str = "250 2.0.0 Ok: delivered", data_delay: float = 0.0,
+                 idle_timeout: float | None = None):
         self.name, self.host, self.port = name, host, port
+        # aiosmtpd closes a session idle this long (None: its default, 5 minutes).
+        self.smtp_kwargs = {} if idle_timeout is None else {"timeout": idle_timeout}
         self.rcpt_replies = {k.lower(): v for k, v in (rcpt_replies or {}).items()}
         self.data_reply = data_reply
         self.data_delay = data_delay
@@ -299,7 +302,7 @@ class MailSite:
         assert self.controller is None, f"site {self.name} already running"
         c = Controller(_SiteHandler(self), hostname=self.host, port=self.port, ready_timeout=15,
                        server_hostname=f"{self.name}.site.test", ident="site", decode_data=False,
-                       enable_SMTPUTF8=True, data_size_limit=0)
+                       enable_SMTPUTF8=True, data_size_limit=0, **self.smtp_kwargs)
         deadline = time.monotonic() + 10
         while True:
             try:
@@ -310,7 +313,7 @@ class MailSite:
                     raise
                 c = Controller(_SiteHandler(self), hostname=self.host, port=self.port, ready_timeout=15,
                                server_hostname=f"{self.name}.site.test", ident="site", decode_data=False,
-                               enable_SMTPUTF8=True, data_size_limit=0)
+                               enable_SMTPUTF8=True, data_size_limit=0, **self.smtp_kwargs)
                 time.sleep(0.2)
         self.controller = c
         return self

@@ -325,3 +325,22 @@ def test_log_events_of_a_delivered_and_a_deferred_message(rig):
             assert a["next_hop"] == INBOUND and a["ip"] == "127.0.0.2" and int(a["port"]) == rig.port, a
             assert isinstance(a["attempt"], int) and isinstance(a["delay"], (int, float)), a
     assert not d.events("bounce"), d.events("bounce")
+
+
+def test_kept_connection_closed_by_the_site_is_retried_fresh(rig):
+    """A delivery session stays open for 2 s for the next message; a site that drops
+    idle sessions sooner must not turn that into a deferral."""
+    one_mx(rig)
+    site = rig.site("mx1", "127.0.0.2", idle_timeout=0.5)
+    d = rig.daemon(delivery=NEVER)
+    s = sender()
+    first, second = mid_of("kept1"), mid_of("kept2")
+    q1 = d.send(s, [RCPT], make_message(first, sender=s))
+    site.wait_message(first)
+    d.wait_gone(q1)
+    time.sleep(1.2)  # the relay still keeps the session; the site has closed it
+    q2 = d.send(s, [RCPT], make_message(second, sender=s))
+    site.wait_message(second)
+    d.wait_gone(q2)
+    assert not d.events("defer", queue_id=q2), f"the second message was deferred: {d.events('defer', queue_id=q2)}"
+    assert len(site.by_message_id(second)) == 1
