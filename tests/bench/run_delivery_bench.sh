@@ -83,74 +83,11 @@ EDGERELAYCTL=$EDGERELAY_BIN_DIR/edgerelayctl
 
 # ------------------------------------------------------------------ bookkeeping
 
-BG_PIDS=()
-POSTFIX_DIRS=()
-WORK=""
+# log die record now loadavg secs rate cpu_per_msg stop_pid next_port, the traps,
+# pf_start pf_stop pf_files pf_postqueue_count er_launch
+source "$HERE/bench_lib.sh"
 
-log() { printf '[%s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
-die() { log "FATAL: $*"; exit 1; }
-record() { echo "$1 $2" >>"$RESULTS"; log "  $1 = $2"; }
-now() { date +%s.%N; }
-loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
-secs() { awk -v s="$1" -v e="$2" 'BEGIN { printf "%.3f", e - s }'; }
-rate() { awk -v n="$1" -v s="$2" -v e="$3" 'BEGIN { if (e - s > 0) printf "%.1f", n / (e - s); else print "n/a" }'; }
-cpu_per_msg() { awk -v a="$1" -v b="$2" -v n="$3" 'BEGIN { printf "%.0f", (b - a) * 1e6 / n }'; }
 has_phase() { [[ " $BENCH_PHASES " == *" $1 "* ]]; }
-
-stop_pid() {  # stop_pid PID [label]: TERM, wait up to 15 s, then KILL
-    local pid=$1 label=${2:-process} i
-    [[ -n "$pid" ]] || return 0
-    if kill -0 "$pid" 2>/dev/null; then
-        kill -TERM "$pid" 2>/dev/null
-        for ((i = 0; i < 150; i++)); do
-            kill -0 "$pid" 2>/dev/null || break
-            [[ "$(awk '{print $3}' /proc/"$pid"/stat 2>/dev/null)" == Z ]] && break
-            sleep 0.1
-        done
-        if kill -0 "$pid" 2>/dev/null && [[ "$(awk '{print $3}' /proc/"$pid"/stat 2>/dev/null)" != Z ]]; then
-            log "$label (pid $pid) ignored SIGTERM for 15 s: SIGKILL"
-            kill -KILL "$pid" 2>/dev/null
-        fi
-    fi
-    wait "$pid" 2>/dev/null
-    local keep=() p
-    for p in "${BG_PIDS[@]}"; do [[ "$p" == "$pid" ]] || keep+=("$p"); done
-    BG_PIDS=("${keep[@]}")
-    return 0
-}
-
-pf_stop() {  # pf_stop CONFIG_DIR
-    local dir=$1 base pid i keep=() d
-    base=$(dirname "$dir")
-    pid=$(tr -d ' \n' <"$base/queue/pid/master.pid" 2>/dev/null)
-    "$POSTFIX" -c "$dir" stop >/dev/null 2>&1
-    if [[ -n "$pid" ]]; then
-        for ((i = 0; i < 150; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-        if kill -0 "$pid" 2>/dev/null && grep -q master "/proc/$pid/cmdline" 2>/dev/null; then
-            log "Postfix master $pid still up 15 s after stop: SIGKILL"
-            kill -KILL "$pid" 2>/dev/null
-        fi
-    fi
-    for d in "${POSTFIX_DIRS[@]}"; do [[ "$d" == "$dir" ]] || keep+=("$d"); done
-    POSTFIX_DIRS=("${keep[@]}")
-}
-
-cleanup() {
-    local rc=$? d p
-    trap - EXIT INT TERM
-    for d in "${POSTFIX_DIRS[@]}"; do pf_stop "$d"; done
-    for p in "${BG_PIDS[@]}"; do stop_pid "$p"; done
-    if [[ -n "$WORK" && -d "$WORK" ]]; then
-        if [[ "$BENCH_KEEP" == 1 ]]; then
-            log "scratch directory kept: $WORK"
-        else
-            rm -rf -- "$WORK"
-        fi
-    fi
-    exit $rc
-}
-trap cleanup EXIT
-trap 'log "interrupted"; exit 130' INT TERM
 
 # ------------------------------------------------------------------ checks
 
@@ -169,26 +106,7 @@ if [[ " $BENCH_PHASES " == *edgerelay* ]]; then
     [[ -x "$EDGERELAYD" && -x "$EDGERELAYCTL" ]] || die "edgerelayd/edgerelayctl not found in EDGERELAY_BIN_DIR=$EDGERELAY_BIN_DIR"
 fi
 
-mkdir -p "$BENCH_TMPDIR"
-WORK=$(mktemp -d "$BENCH_TMPDIR/edgerelay-dbench.XXXXXX") || die "mktemp"
-chmod 755 "$WORK"   # Postfix's unprivileged daemons must reach their queue directory
-RESULTS=$WORK/results.txt
-: >"$RESULTS"
-
-USED_PORTS=" "
-next_port() {  # sets PORT: free on 127.0.0.1 and not handed out before in this run
-    local p i
-    for ((i = 0; i < 20; i++)); do
-        for p in $($UTIL free-ports 4); do
-            if [[ "$USED_PORTS" != *" $p "* ]]; then
-                USED_PORTS+="$p "
-                PORT=$p
-                return 0
-            fi
-        done
-    done
-    die "no free port found"
-}
+bench_workdir edgerelay-dbench
 
 # Another engineer's benchmark on this machine would distort every figure: wait for it.
 wait_quiet() {
@@ -211,14 +129,7 @@ wait_quiet() {
     return 0
 }
 
-record date "$(date -u +%Y-%m-%dT%H:%M:%SZ)"
-record host "$(hostname)"
-record cpus "$(nproc)"
-record kernel "$(uname -r)"
-record loadavg_start "$(loadavg)"
-record filesystem "$(df -T "$WORK" | awk 'NR==2 {print $2" on "$1}')"
-record postfix_version "$($POSTCONF -d -h mail_version 2>/dev/null)"
-record edgerelay_bin "$EDGERELAY_BIN_DIR"
+record_machine
 record e2e_messages "$BENCH_E2E_MESSAGES"
 record drain_messages "$BENCH_DRAIN_MESSAGES"
 record sessions "$BENCH_SESSIONS"
@@ -279,90 +190,14 @@ sink_final() {
 
 # ------------------------------------------------------------------ Postfix
 
-# pf_start NAME PORT RELAYHOST: a private instance under $WORK/NAME; sets PF_DIR, PF_MASTER
-pf_start() {
-    local name=$1 port=$2 relayhost=$3 base=$WORK/$1
-    mkdir -p "$base/etc" "$base/queue" "$base/data"
-    chown postfix "$base/data" && chmod 700 "$base/data"
-    cat >"$base/etc/main.cf" <<EOF
-# private benchmark instance (run_delivery_bench.sh)
-compatibility_level = 3.6
-queue_directory = $base/queue
-data_directory = $base/data
-meta_directory = /etc/postfix
-myhostname = bench-postfix.example
-mydomain = bench.example
-myorigin = \$myhostname
-mydestination = localhost
-inet_interfaces = 127.0.0.1
-inet_protocols = ipv4
-mynetworks = 127.0.0.0/8
-relayhost = $relayhost
-default_destination_concurrency_limit = $BENCH_CONCURRENCY
+# pf_delivery NAME PORT RELAYHOST: a private instance under $WORK/NAME that relays to
+# RELAYHOST with the benchmark's concurrency; sets PF_DIR, PF_MASTER
+pf_delivery() {
+    local name=$1 port=$2 relayhost=$3
+    pf_start "$name" "$port" "$relayhost" "default_destination_concurrency_limit = $BENCH_CONCURRENCY
 smtp_destination_concurrency_limit = $BENCH_CONCURRENCY
-smtp_tls_security_level = none
-alias_maps =
-alias_database =
-biff = no
-maillog_file = $base/maillog
-maillog_file_prefixes = $base
-default_process_limit = 100
-smtpd_client_connection_count_limit = 0
-smtpd_client_connection_rate_limit = 0
-smtpd_client_message_rate_limit = 0
-smtpd_client_recipient_rate_limit = 0
-smtpd_client_new_tls_session_rate_limit = 0
-smtpd_client_auth_rate_limit = 0
-smtpd_client_event_limit_exceptions = 127.0.0.0/8
-EOF
-    # the stock master.cf with chroot off ('n'): the queue directory is no chroot jail
-    cat >"$base/etc/master.cf" <<EOF
-127.0.0.1:$port inet n - n - - smtpd
-pickup    unix  n       -       n       60      1       pickup
-cleanup   unix  n       -       n       -       0       cleanup
-qmgr      unix  n       -       n       300     1       qmgr
-tlsmgr    unix  -       -       n       1000?   1       tlsmgr
-rewrite   unix  -       -       n       -       -       trivial-rewrite
-bounce    unix  -       -       n       -       0       bounce
-defer     unix  -       -       n       -       0       bounce
-trace     unix  -       -       n       -       0       bounce
-verify    unix  -       -       n       -       1       verify
-flush     unix  n       -       n       1000?   0       flush
-proxymap  unix  -       -       n       -       -       proxymap
-proxywrite unix -       -       n       -       1       proxymap
-smtp      unix  -       -       n       -       -       smtp
-relay     unix  -       -       n       -       -       smtp
-showq     unix  n       -       n       -       -       showq
-error     unix  -       -       n       -       -       error
-retry     unix  -       -       n       -       -       error
-discard   unix  -       -       n       -       -       discard
-local     unix  -       n       n       -       -       local
-virtual   unix  -       n       n       -       -       virtual
-lmtp      unix  -       -       n       -       -       lmtp
-anvil     unix  -       -       n       -       1       anvil
-scache    unix  -       -       n       -       1       scache
-postlog   unix-dgram n  -       n       -       1       postlogd
-EOF
-    PF_DIR=$base/etc
-    POSTFIX_DIRS+=("$PF_DIR")
-    "$POSTFIX" -c "$PF_DIR" check >"$base/check.out" 2>&1 || { cat "$base/check.out" >&2; die "postfix check failed"; }
-    "$POSTFIX" -c "$PF_DIR" start >"$base/start.out" 2>&1 || { cat "$base/start.out" >&2; die "postfix start failed"; }
-    $UTIL wait-banner 127.0.0.1 "$port" 30 || { tail "$base/maillog" >&2; die "Postfix $name did not answer"; }
-    PF_MASTER=$(tr -d ' \n' <"$base/queue/pid/master.pid")
+smtp_tls_security_level = none"
     log "$name: Postfix master pid $PF_MASTER, smtpd 127.0.0.1:$port, relayhost $relayhost, config $PF_DIR"
-}
-
-pf_files() {  # pf_files CONFIG_DIR [dirs...]: queue files in those queues (default: all)
-    local q d=() x
-    q=$(dirname "$1")/queue
-    shift
-    [[ $# == 0 ]] && set -- incoming active deferred hold maildrop
-    for x in "$@"; do d+=("$q/$x"); done
-    find "${d[@]}" -type f 2>/dev/null | wc -l
-}
-
-pf_postqueue_count() {
-    "$POSTQUEUE" -c "$1" -j >"$WORK/postqueue.json" 2>/dev/null && $UTIL count-jsonl "$WORK/postqueue.json" || echo error
 }
 
 # pf_verify_empty PREFIX CONFIG_DIR: queue files and postqueue -j, both must be 0
@@ -383,42 +218,8 @@ pf_verify_empty() {
 
 # er_start NAME PORT ADMIN NEXT_HOP [EXTRA_TOML]: sets ER_PID, ER_CONF, ER_LOG
 er_start() {
-    local name=$1 port=$2 admin=$3 hop=$4 extra=${5:-} base=$WORK/$1
-    mkdir -p "$base/spool" "$base/log"
-    ER_CONF=$base/edgerelay.toml
-    ER_LOG=$base/log/edgerelay.log
-    cat >"$ER_CONF" <<EOF
-# benchmark instance (run_delivery_bench.sh)
-[server]
-hostname = "bench-edge.example"
-listen = ["127.0.0.1:$port"]
-max_connections = 10000
-max_connections_per_ip = 1000
-relay_networks = ["127.0.0.0/8"]
-
-[spool]
-path = "$base/spool"
-max_size = "16GiB"
-
-[log]
-path = "$ER_LOG"
-
-[admin]
-listen = "127.0.0.1:$admin"
-
-$extra
-
-[[route]]
-domain = "$RCPT_DOMAIN"
-next_hop = "$hop"
-tls = "none"
-EOF
-    "$EDGERELAYD" --config "$ER_CONF" --check-config >"$base/check.out" 2>&1 || {
-        cat "$base/check.out" >&2; die "edgerelayd --check-config rejected $ER_CONF"; }
-    "$EDGERELAYD" --config "$ER_CONF" >"$base/stdout" 2>"$base/stderr" &
-    ER_PID=$!
-    BG_PIDS+=("$ER_PID")
-    $UTIL wait-banner 127.0.0.1 "$port" 30 || { tail -20 "$base/stderr" >&2; die "edgerelayd $name did not answer"; }
+    local name=$1 port=$2 admin=$3 hop=$4
+    er_launch "$name" "$port" "$admin" "$hop" 1000 10000 "${5:-}"
     log "$name: edgerelayd pid $ER_PID on 127.0.0.1:$port, next_hop $hop, config $ER_CONF"
 }
 
@@ -537,7 +338,7 @@ phase_e2e_postfix() {
     next_port; local port=$PORT
     sink_start e2e-postfix "$DOWN_IP" "$sport"
     local spid=$SINK_PID
-    pf_start e2e-postfix "$port" "[$DOWN_IP]:$sport"
+    pf_delivery e2e-postfix "$port" "[$DOWN_IP]:$sport"
     local dir=$PF_DIR
     e2e_measure postfix "$port" "$PF_MASTER"
     pf_verify_empty e2e_postfix "$dir"
@@ -687,7 +488,7 @@ phase_drain_postfix() {
     wait_quiet $prefix
     next_port; local sport=$PORT
     next_port; local port=$PORT
-    pf_start "$prefix" "$port" "[$DOWN_IP]:$sport"
+    pf_delivery "$prefix" "$port" "[$DOWN_IP]:$sport"
     local dir=$PF_DIR master=$PF_MASTER
     record "${prefix}_loadavg_inject" "$(loadavg)"
     log "$prefix: injecting $n messages while relayhost [$DOWN_IP]:$sport is dead"

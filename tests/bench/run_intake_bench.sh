@@ -75,61 +75,19 @@ DEAD_HOP_PORT=2599
 SMTP_SOURCE=$(command -v smtp-source || echo /usr/sbin/smtp-source)
 SMTP_SINK=$(command -v smtp-sink || echo /usr/sbin/smtp-sink)
 POSTFIX=$(command -v postfix || echo /usr/sbin/postfix)
+POSTCONF=$(command -v postconf || echo /usr/sbin/postconf)
 POSTQUEUE=$(command -v postqueue || echo /usr/sbin/postqueue)
 EDGERELAYD=$EDGERELAY_BIN_DIR/edgerelayd
 EDGERELAYCTL=$EDGERELAY_BIN_DIR/edgerelayctl
 
 # ------------------------------------------------------------------ bookkeeping
 
-BG_PIDS=()          # processes started here, stopped by PID at exit
-POSTFIX_DIRS=()     # private Postfix instances (config directories) to stop at exit
-WORK=""
+# log die record now rate cpu_per_msg stop_pid next_port, the traps, pf_start pf_stop
+# pf_files pf_postqueue_count er_launch
+source "$HERE/bench_lib.sh"
+BENCH_CLEANUP_NOTE="Postfix queue files take a while on some disks"
 
-log() { printf '[%s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
-die() { log "FATAL: $*"; exit 1; }
-record() { echo "$1 $2" >>"$RESULTS"; log "  $1 = $2"; }
-now() { date +%s.%N; }
 has_phase() { [[ " $PHASES " == *" $1 "* ]]; }
-
-stop_pid() {  # stop_pid PID [label]: TERM, wait up to 15 s, then KILL
-    local pid=$1 label=${2:-process} i
-    [[ -n "$pid" ]] || return 0
-    kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null; return 0; }
-    kill -TERM "$pid" 2>/dev/null
-    for ((i = 0; i < 150; i++)); do
-        kill -0 "$pid" 2>/dev/null || break
-        # a reaped child of ours disappears; a zombie child is reaped by wait below
-        if [[ "$(awk '{print $3}' /proc/"$pid"/stat 2>/dev/null)" == Z ]]; then break; fi
-        sleep 0.1
-    done
-    if kill -0 "$pid" 2>/dev/null && [[ "$(awk '{print $3}' /proc/"$pid"/stat 2>/dev/null)" != Z ]]; then
-        log "$label (pid $pid) ignored SIGTERM for 15 s: SIGKILL"
-        kill -KILL "$pid" 2>/dev/null
-    fi
-    wait "$pid" 2>/dev/null
-    local keep=() p
-    for p in "${BG_PIDS[@]}"; do [[ "$p" == "$pid" ]] || keep+=("$p"); done
-    BG_PIDS=("${keep[@]}")
-    return 0
-}
-
-cleanup() {
-    local rc=$? d p
-    trap - EXIT INT TERM
-    for d in "${POSTFIX_DIRS[@]}"; do pf_stop "$d"; done
-    for p in "${BG_PIDS[@]}"; do stop_pid "$p"; done
-    if [[ -n "$WORK" && -d "$WORK" ]]; then
-        if [[ "$BENCH_KEEP" == 1 ]]; then
-            log "scratch directory kept: $WORK"
-        else
-            log "removing $WORK (Postfix queue files take a while on some disks)"
-            rm -rf -- "$WORK"
-        fi
-    fi
-    exit $rc
-}
-trap cleanup EXIT
-trap 'log "interrupted"; exit 130' INT TERM
 
 # ------------------------------------------------------------------ checks
 
@@ -158,44 +116,15 @@ for p in $(pgrep -x master 2>/dev/null); do
     log "note: a Postfix master (pid $p) is already running on this machine; it is not ours and is left alone"
 done
 
-mkdir -p "$BENCH_TMPDIR"
-WORK=$(mktemp -d "$BENCH_TMPDIR/edgerelay-bench.XXXXXX") || die "mktemp"
-chmod 755 "$WORK"   # Postfix's unprivileged daemons must reach their queue directory
-RESULTS=$WORK/results.txt
-: >"$RESULTS"
+bench_workdir edgerelay-bench
 
-USED_PORTS=" "
-next_port() {  # sets PORT: a free loopback port not handed out before in this run
-    local p i
-    for ((i = 0; i < 20; i++)); do
-        for p in $($UTIL free-ports 4); do
-            if [[ "$USED_PORTS" != *" $p "* ]]; then
-                USED_PORTS+="$p "
-                PORT=$p
-                return 0
-            fi
-        done
-    done
-    die "no free port found"
-}
-
-record date "$(date -u +%Y-%m-%dT%H:%M:%SZ)"
-record host "$(hostname)"
-record cpus "$(nproc)"
-record kernel "$(uname -r)"
-record loadavg_start "$(cut -d' ' -f1-3 /proc/loadavg)"
-record filesystem "$(df -T "$WORK" | awk 'NR==2 {print $2" on "$1}')"
-record postfix_version "$(postconf -d -h mail_version 2>/dev/null)"
-record edgerelay_bin "$EDGERELAY_BIN_DIR"
+record_machine
 record postfix_down "$BENCH_POSTFIX_DOWN"
 record messages "$BENCH_MESSAGES"
 record sessions "$BENCH_SESSIONS"
 record size "$BENCH_SIZE"
 record latency_messages "$BENCH_LATENCY_MESSAGES"
 record idle_connections "$BENCH_IDLE_CONNECTIONS"
-
-cpu_per_msg() { awk -v a="$1" -v b="$2" -v n="$BENCH_MESSAGES" 'BEGIN { printf "%.0f", (b - a) * 1e6 / n }'; }
-rate() { awk -v n="$1" -v s="$2" -v e="$3" 'BEGIN { printf "%.1f", n / (e - s) }'; }
 
 # run_source PORT LABEL: smtp-source with the benchmark's parameters, timed; sets RATE
 run_source() {
@@ -217,121 +146,28 @@ run_source() {
 
 # ------------------------------------------------------------------ Postfix
 
-# pf_start NAME PORT: a private instance under $WORK/NAME; sets PF_DIR (its config dir)
-pf_start() {
-    local name=$1 port=$2 base=$WORK/$1 t0
+# pf_intake NAME PORT: a private instance under $WORK/NAME whose relayhost is down;
+# sets PF_DIR (its config dir) and PF_MASTER
+pf_intake() {
+    local name=$1 port=$2 t0
     t0=$(now)
-    mkdir -p "$base/etc" "$base/queue" "$base/data"
-    chown postfix "$base/data" && chmod 700 "$base/data"
-    cat >"$base/etc/main.cf" <<EOF
-# private benchmark instance (run_intake_bench.sh)
-compatibility_level = 3.6
-queue_directory = $base/queue
-data_directory = $base/data
-meta_directory = /etc/postfix
-myhostname = bench-postfix.example
-mydomain = bench.example
-myorigin = \$myhostname
-mydestination = localhost
-inet_interfaces = 127.0.0.1
-inet_protocols = ipv4
-mynetworks = 127.0.0.0/8
-# the destination is down: nothing listens there, so mail is accepted and deferred
-relayhost = [$DEAD_HOP_IP]:$DEAD_HOP_PORT
+    pf_start "$name" "$port" "[$DEAD_HOP_IP]:$DEAD_HOP_PORT" "# the relayhost is down: nothing listens there, so mail is accepted and deferred
 $([[ "$BENCH_POSTFIX_DOWN" == defer ]] && echo "defer_transports = smtp")
-alias_maps =
-alias_database =
-biff = no
-maillog_file = $base/maillog
-maillog_file_prefixes = $base
-# 20 parallel sessions must not be throttled
-default_process_limit = 100
-smtpd_client_connection_count_limit = 0
-smtpd_client_connection_rate_limit = 0
-smtpd_client_message_rate_limit = 0
-smtpd_client_recipient_rate_limit = 0
-smtpd_client_new_tls_session_rate_limit = 0
-smtpd_client_auth_rate_limit = 0
-smtpd_client_event_limit_exceptions = 127.0.0.0/8
-anvil_rate_time_unit = 60s
-EOF
-    # chroot column 'n' everywhere: the queue directory is not a prepared chroot jail
-    cat >"$base/etc/master.cf" <<EOF
-127.0.0.1:$port inet n - n - - smtpd
-pickup    unix  n       -       n       60      1       pickup
-cleanup   unix  n       -       n       -       0       cleanup
-qmgr      unix  n       -       n       300     1       qmgr
-tlsmgr    unix  -       -       n       1000?   1       tlsmgr
-rewrite   unix  -       -       n       -       -       trivial-rewrite
-bounce    unix  -       -       n       -       0       bounce
-defer     unix  -       -       n       -       0       bounce
-trace     unix  -       -       n       -       0       bounce
-verify    unix  -       -       n       -       1       verify
-flush     unix  n       -       n       1000?   0       flush
-proxymap  unix  -       -       n       -       -       proxymap
-proxywrite unix -       -       n       -       1       proxymap
-smtp      unix  -       -       n       -       -       smtp
-relay     unix  -       -       n       -       -       smtp
-showq     unix  n       -       n       -       -       showq
-error     unix  -       -       n       -       -       error
-retry     unix  -       -       n       -       -       error
-discard   unix  -       -       n       -       -       discard
-local     unix  -       n       n       -       -       local
-virtual   unix  -       n       n       -       -       virtual
-lmtp      unix  -       -       n       -       -       lmtp
-anvil     unix  -       -       n       -       1       anvil
-scache    unix  -       -       n       -       1       scache
-postlog   unix-dgram n  -       n       -       1       postlogd
-EOF
-    PF_DIR=$base/etc
-    POSTFIX_DIRS+=("$PF_DIR")
-    "$POSTFIX" -c "$PF_DIR" check >"$base/check.out" 2>&1 || {
-        cat "$base/check.out" >&2; die "postfix -c $PF_DIR check failed"; }
-    "$POSTFIX" -c "$PF_DIR" start >"$base/start.out" 2>&1 || {
-        cat "$base/start.out" "$base/maillog" >&2; die "postfix -c $PF_DIR start failed"; }
-    $UTIL wait-banner 127.0.0.1 "$port" 30 || { tail "$base/maillog" >&2; die "Postfix $name did not answer"; }
-    PF_MASTER=$(tr -d ' \n' <"$base/queue/pid/master.pid")
+anvil_rate_time_unit = 60s"
     log "$name: Postfix master pid $PF_MASTER, smtpd on 127.0.0.1:$port, config $PF_DIR (up in $(awk -v s="$t0" -v e="$(now)" 'BEGIN{printf "%.1f", e-s}') s)"
-}
-
-pf_stop() {  # pf_stop CONFIG_DIR: stop the instance; make sure its master is gone
-    local dir=$1 base pid i keep=() d
-    base=$(dirname "$dir")
-    pid=$(tr -d ' \n' <"$base/queue/pid/master.pid" 2>/dev/null)
-    "$POSTFIX" -c "$dir" stop >/dev/null 2>&1
-    if [[ -n "$pid" ]]; then
-        for ((i = 0; i < 150; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-        if kill -0 "$pid" 2>/dev/null && grep -q master "/proc/$pid/cmdline" 2>/dev/null; then
-            log "Postfix master $pid still up 15 s after stop: SIGKILL"
-            kill -KILL "$pid" 2>/dev/null
-        fi
-    fi
-    for d in "${POSTFIX_DIRS[@]}"; do [[ "$d" == "$dir" ]] || keep+=("$d"); done
-    POSTFIX_DIRS=("${keep[@]}")
-}
-
-pf_count() {  # pf_count CONFIG_DIR: number of queue files (incoming active deferred hold maildrop)
-    local q
-    q=$(dirname "$1")/queue
-    find "$q/incoming" "$q/active" "$q/deferred" "$q/hold" "$q/maildrop" -type f 2>/dev/null | wc -l
-}
-
-pf_postqueue_count() {
-    "$POSTQUEUE" -c "$1" -j >"$WORK/postqueue.json" 2>/dev/null && $UTIL count-jsonl "$WORK/postqueue.json" || echo error
 }
 
 # pf_verify PREFIX CONFIG_DIR EXPECTED
 pf_verify() {
-    local prefix=$1 dir=$2 want=$3 n pq i q
+    local prefix=$1 dir=$2 want=$3 n pq i
     # qmgr is still moving files incoming -> active -> deferred; a count taken while
     # it renames can see one file twice. Wait (bounded) until incoming and active are
     # empty and two counts agree.
-    q=$(dirname "$dir")/queue
     n=-1
     for ((i = 0; i < 120; i++)); do
         local moving prev=$n
-        moving=$(find "$q/incoming" "$q/active" -type f 2>/dev/null | wc -l)
-        n=$(pf_count "$dir")
+        moving=$(pf_files "$dir" incoming active)
+        n=$(pf_files "$dir")
         [[ $moving == 0 && $n == "$prev" ]] && break
         sleep 1
     done
@@ -349,42 +185,8 @@ pf_verify() {
 
 # er_start NAME PORT ADMIN_PORT PER_IP MAX_CONN: sets ER_PID, ER_CONF
 er_start() {
-    local name=$1 port=$2 admin=$3 per_ip=$4 maxc=$5 base=$WORK/$1
-    mkdir -p "$base/spool" "$base/log"
-    ER_CONF=$base/edgerelay.toml
-    cat >"$ER_CONF" <<EOF
-# benchmark instance (run_intake_bench.sh)
-[server]
-hostname = "bench-edge.example"
-listen = ["127.0.0.1:$port"]
-max_connections = $maxc
-max_connections_per_ip = $per_ip
-relay_networks = ["127.0.0.0/8"]
-
-[spool]
-path = "$base/spool"
-max_size = "16GiB"
-
-[log]
-path = "$base/log/edgerelay.log"
-
-[admin]
-listen = "127.0.0.1:$admin"
-
-[[route]]
-domain = "$RCPT_DOMAIN"
-next_hop = "[$DEAD_HOP_IP]:$DEAD_HOP_PORT"
-tls = "none"
-EOF
-    "$EDGERELAYD" --config "$ER_CONF" --check-config >"$base/check.out" 2>&1 || {
-        cat "$base/check.out" >&2; die "edgerelayd --check-config rejected $ER_CONF"; }
-    "$EDGERELAYD" --config "$ER_CONF" >"$base/stdout" 2>"$base/stderr" &
-    ER_PID=$!
-    BG_PIDS+=("$ER_PID")
-    if ! $UTIL wait-banner 127.0.0.1 "$port" 30; then
-        tail -20 "$base/stderr" >&2
-        die "edgerelayd $name did not answer on 127.0.0.1:$port"
-    fi
+    local name=$1 port=$2 admin=$3
+    er_launch "$name" "$port" "$admin" "[$DEAD_HOP_IP]:$DEAD_HOP_PORT" "$4" "$5"
     log "$name: edgerelayd pid $ER_PID on 127.0.0.1:$port (admin $admin, healthz $($UTIL http-get "http://127.0.0.1:$admin/healthz" 5)), config $ER_CONF"
 }
 
@@ -441,7 +243,7 @@ phase_ceiling() {
     stop_pid "$pid" smtp-sink
     if [[ $SOURCE_RC == 0 ]]; then
         record ceiling_rate "$RATE"
-        record ceiling_cpu_per_msg_us "$(cpu_per_msg "$c0" "$c1")"
+        record ceiling_cpu_per_msg_us "$(cpu_per_msg "$c0" "$c1" "$BENCH_MESSAGES")"
     else
         record ceiling_valid "INVALID(smtp-source-exit-$SOURCE_RC)"
     fi
@@ -450,14 +252,14 @@ phase_ceiling() {
 phase_postfix() {
     local round=$1
     next_port; local port=$PORT
-    pf_start "postfix-intake-$round" "$port"
+    pf_intake "postfix-intake-$round" "$port"
     local dir=$PF_DIR master=$PF_MASTER c0 c1
     c0=$($UTIL cpu-seconds "$master")
     run_source "$port" "postfix-intake-$round"
     c1=$($UTIL cpu-seconds "$master" 2>/dev/null || echo "$c0")
     if [[ $SOURCE_RC == 0 ]]; then
         record postfix_rate "$RATE"
-        record postfix_cpu_per_msg_us "$(cpu_per_msg "$c0" "$c1")"
+        record postfix_cpu_per_msg_us "$(cpu_per_msg "$c0" "$c1" "$BENCH_MESSAGES")"
         pf_verify postfix "$dir" "$BENCH_MESSAGES"
     else
         record postfix_valid "INVALID(smtp-source-exit-$SOURCE_RC)"
@@ -478,7 +280,7 @@ phase_edgerelay() {
     c1=$($UTIL cpu-seconds "$pid" 2>/dev/null || echo "$c0")
     if [[ $SOURCE_RC == 0 ]]; then
         record edgerelay_rate "$RATE"
-        record edgerelay_cpu_per_msg_us "$(cpu_per_msg "$c0" "$c1")"
+        record edgerelay_cpu_per_msg_us "$(cpu_per_msg "$c0" "$c1" "$BENCH_MESSAGES")"
         er_verify edgerelay "$conf" "$BENCH_MESSAGES" "$pid"
     else
         record edgerelay_valid "INVALID(smtp-source-exit-$SOURCE_RC)"
@@ -522,7 +324,7 @@ phase_latency() {
     local targets=() pf_port="" pf_dir="" pf_master="" er_pid="" er_conf="" out=$WORK/latency.json
     if has_phase latency-postfix; then
         next_port; pf_port=$PORT
-        pf_start postfix-latency "$pf_port"
+        pf_intake postfix-latency "$pf_port"
         pf_dir=$PF_DIR pf_master=$PF_MASTER
         targets+=(--target "postfix=$pf_port")
     fi
@@ -627,10 +429,10 @@ if has_phase latency-postfix || has_phase latency-edgerelay; then
     phase_latency   # idle-postfix runs on its Postfix instance afterwards
 fi
 if has_phase idle-postfix && ! has_phase latency-postfix; then
-    next_port; pf_start postfix-idle "$PORT"; postfix_idle "$PORT" "$PF_MASTER"; pf_stop "$PF_DIR"
+    next_port; pf_intake postfix-idle "$PORT"; postfix_idle "$PORT" "$PF_MASTER"; pf_stop "$PF_DIR"
 fi
 has_phase idle-edgerelay && phase_idle_edgerelay
 
-record loadavg_end "$(cut -d' ' -f1-3 /proc/loadavg)"
+record loadavg_end "$(loadavg)"
 [[ -n "$BENCH_RESULTS" ]] && cp "$RESULTS" "$BENCH_RESULTS"
 $UTIL report "$RESULTS"
