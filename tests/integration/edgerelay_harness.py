@@ -523,3 +523,42 @@ def crlf(text: str) -> str:
     if "\r\n" in text:
         return text
     return text.replace("\n", "\r\n")
+
+
+def send_until_stopped(port: int, stop, record: Callable[[str, str, list], None], *, helo: str, sender: str,
+                       recipients: Callable[[], list], message: Callable[[int], tuple], pause: Callable[[], float]
+                       = lambda: 0.0) -> None:
+    """A crash-test client: sends one message after another (reconnecting while the
+    daemon restarts) until `stop` is set, and calls record(queue_id, message_id,
+    recipients) for every message that got its 250. message(seq) gives (message_id,
+    bytes without the final dot)."""
+    seq = 0
+    while not stop.is_set():
+        try:
+            c = SmtpConn("127.0.0.1", port, timeout=5)
+        except OSError:
+            time.sleep(0.02)
+            continue
+        try:
+            if c.read_reply().code != 220 or c.cmd(f"EHLO {helo}").code != 250:
+                continue
+            while not stop.is_set():
+                seq += 1
+                rcpts = recipients()
+                mid, data = message(seq)
+                if c.cmd(f"MAIL FROM:<{sender}>").code != 250:
+                    break
+                if any(c.cmd(f"RCPT TO:<{r}>").code != 250 for r in rcpts):
+                    break
+                if c.cmd("DATA").code != 354:
+                    break
+                c.send(data + b".\r\n")
+                m = QUEUE_ID_RE.match(c.read_reply().line)
+                if not m:
+                    break
+                record(m.group(1), mid, rcpts)
+                time.sleep(pause())
+        except (OSError, SmtpClosed, AssertionError):
+            pass  # the daemon died under us; what was not acknowledged does not count
+        finally:
+            c.close()

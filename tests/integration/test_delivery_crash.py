@@ -13,7 +13,7 @@ import time
 import pytest
 
 from delivery_rig import INBOUND, SENDER_DOMAIN, rig, wait_until  # noqa: F401 (rig is a fixture)
-from edgerelay_harness import QUEUE_ID_RE, ROUTE_DOMAIN, SmtpClosed, SmtpConn, make_message, unique
+from edgerelay_harness import ROUTE_DOMAIN, make_message, send_until_stopped, unique
 
 ROUNDS = 5
 CONCURRENCY = 4
@@ -23,38 +23,20 @@ MX1 = f"mx1.{ROUTE_DOMAIN}"
 def client(port: int, round_no: int, n: int, stop: threading.Event, acked: list, lock: threading.Lock,
            rng: random.Random):
     """Send until `stop`; record (queue_id, message_id, recipients) for every 250."""
-    seq = 0
-    while not stop.is_set():
-        try:
-            c = SmtpConn("127.0.0.1", port, timeout=5)
-        except OSError:
-            time.sleep(0.05)
-            continue
-        try:
-            if c.read_reply().code != 220 or c.cmd(f"EHLO crash{n}.test").code != 250:
-                continue
-            while not stop.is_set():
-                seq += 1
-                mid = f"dcrash-{round_no}-{n}-{seq}-{unique()}@client.test"
-                rcpts = [f"u{n}@{ROUTE_DOMAIN}"] + ([f"v{n}@{ROUTE_DOMAIN}"] if rng.random() < 0.3 else [])
-                if c.cmd(f"MAIL FROM:<crash{n}@{SENDER_DOMAIN}>").code != 250:
-                    break
-                if any(c.cmd(f"RCPT TO:<{r}>").code != 250 for r in rcpts):
-                    break
-                if c.cmd("DATA").code != 354:
-                    break
-                body = (f"round {round_no} client {n} message {seq}\r\n" * rng.randint(1, 80)).encode()
-                c.send(make_message(mid, body=body, sender=f"crash{n}@{SENDER_DOMAIN}") + b".\r\n")
-                m = QUEUE_ID_RE.match(c.read_reply().line)
-                if not m:
-                    break
-                with lock:
-                    acked.append((m.group(1), mid, rcpts))
-                time.sleep(rng.uniform(0, 0.01))
-        except (OSError, SmtpClosed, AssertionError):
-            pass  # the daemon died under us; what was not acknowledged does not count
-        finally:
-            c.close()
+    sender = f"crash{n}@{SENDER_DOMAIN}"
+
+    def message(seq: int):
+        mid = f"dcrash-{round_no}-{n}-{seq}-{unique()}@client.test"
+        body = (f"round {round_no} client {n} message {seq}\r\n" * rng.randint(1, 80)).encode()
+        return mid, make_message(mid, body=body, sender=sender)
+
+    def record(queue_id: str, mid: str, rcpts: list):
+        with lock:
+            acked.append((queue_id, mid, rcpts))
+
+    send_until_stopped(port, stop, record, helo=f"crash{n}.test", sender=sender,
+                       recipients=lambda: [f"u{n}@{ROUTE_DOMAIN}"] + ([f"v{n}@{ROUTE_DOMAIN}"] if rng.random() < 0.3 else []),
+                       message=message, pause=lambda: rng.uniform(0, 0.01))
 
 
 @pytest.mark.crash

@@ -10,45 +10,25 @@ import time
 
 import pytest
 
-from edgerelay_harness import (QUEUE_ID_RE, ROUTE_DOMAIN, SmtpClosed, SmtpConn, make_message, queue_id_of,
-                               strip_angle, unique)
+from edgerelay_harness import (ROUTE_DOMAIN, SmtpConn, make_message, queue_id_of,
+                               send_until_stopped, strip_angle, unique)
 
 RCPT = f"bob@{ROUTE_DOMAIN}"
 
 
 def crash_client(port: int, round_no: int, n: int, stop: threading.Event, acked: list, lock: threading.Lock):
     """Send messages until `stop`; record (queue_id, message_id) for every 250."""
-    seq = 0
-    while not stop.is_set():
-        try:
-            c = SmtpConn("127.0.0.1", port, timeout=5)
-        except OSError:
-            time.sleep(0.02)
-            continue
-        try:
-            if c.read_reply().code != 220 or c.cmd(f"EHLO crash{n}.test").code != 250:
-                continue
-            while not stop.is_set():
-                seq += 1
-                mid = f"crash-{round_no}-{n}-{seq}-{unique()}@client.test"
-                if c.cmd(f"MAIL FROM:<crash{n}@example.org>").code != 250:
-                    break
-                if c.cmd(f"RCPT TO:<{RCPT}>").code != 250:
-                    break
-                if c.cmd("DATA").code != 354:
-                    break
-                body = (f"round {round_no} client {n} message {seq}\r\n" * random.randint(1, 60)).encode()
-                c.send(make_message(mid, body=body) + b".\r\n")
-                r = c.read_reply()
-                m = QUEUE_ID_RE.match(r.line)
-                if not m:
-                    break
-                with lock:
-                    acked.append((m.group(1), mid))
-        except (OSError, SmtpClosed, AssertionError):
-            pass  # the daemon died under us; what was not acknowledged does not count
-        finally:
-            c.close()
+    def message(seq: int):
+        mid = f"crash-{round_no}-{n}-{seq}-{unique()}@client.test"
+        body = (f"round {round_no} client {n} message {seq}\r\n" * random.randint(1, 60)).encode()
+        return mid, make_message(mid, body=body)
+
+    def record(queue_id: str, mid: str, _rcpts: list):
+        with lock:
+            acked.append((queue_id, mid))
+
+    send_until_stopped(port, stop, record, helo=f"crash{n}.test", sender=f"crash{n}@example.org",
+                       recipients=lambda: [RCPT], message=message)
 
 
 @pytest.mark.crash
