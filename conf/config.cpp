@@ -239,6 +239,7 @@ constexpr std::string_view endpoint_form = "host:port, such as \"127.0.0.1:2525\
 void read_server(Reader& r, const toml::table& table, ServerConfig& s) {
     const Field fields[] = {
         {"hostname", parsed_into(r, s.hostname, parse_domain, "a host name such as \"edge.example.net\"")},
+        {"mx_names", list_into(r, s.mx_names, parse_domain, "a host name such as \"mx1.example.net\"")},
         {"listen", [&](const toml::node& node, const std::string& key) {
              // One address may be written without the array brackets, like [admin] listen.
              if (node.is_string()) {

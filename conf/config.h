@@ -34,6 +34,7 @@ enum class TlsPolicy { none, may, verify };
 
 struct ServerConfig {
     std::string hostname;  // default: the machine's host name
+    std::vector<std::string> mx_names;  // other names customers' MX records use for us, lower-case
     std::vector<Endpoint> listen{{"127.0.0.1", 2525}};
     std::uint64_t max_message_size = 50ull << 20;
     unsigned max_recipients = 1000;

@@ -4,12 +4,15 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <boost/asio/ssl/context.hpp>
 #include <csignal>
 #include <cstring>
 #include <iostream>
 #include <string>
 
+#include "admin/admin_server.h"
+#include "admin/metrics.h"
 #include "conf/config.h"
 #include "queue/event_log.h"
 #include "queue/spool.h"
@@ -104,7 +107,12 @@ int main(int argc, char** argv) {
         // Every event also goes to the tracking index, batched into the writer's commits.
         queue::TrackingIndex tracking(spool);
         queue::TrackingFeed feed(tracking, writer, config.log.retention);
-        log.set_sink([&feed](const queue::LogEvent& event, std::string_view json) { feed.accept(event, json); });
+        // Metrics count the same events, so a counter and the log never disagree.
+        admin::Metrics metrics;
+        log.set_sink([&feed, &metrics](const queue::LogEvent& event, std::string_view json) {
+            feed.accept(event, json);
+            metrics.observe(event);
+        });
 
         boost::asio::io_context io(1);
         routing::DnsResolver dns(io.get_executor(), config.dns);
@@ -114,18 +122,25 @@ int main(int argc, char** argv) {
         relay::SmtpServer server(io, services);
         server.listen();
         const std::size_t queued = delivery.start();
+        boost::asio::thread_pool readers(1);  // the admin API's spool scans
+        admin::AdminContext admin_context{config, routes, spool, delivery, server, dns, metrics, readers};
+        admin::AdminServer admin(io, admin_context);
+        admin.listen();
 
         boost::asio::signal_set signals(io, SIGTERM, SIGINT);
         signals.async_wait([&](const boost::system::error_code& ec, int) {
             if (ec) return;
             server.stop();
+            admin.stop();
             delivery.stop();
         });
         std::cerr << "edgerelayd: " << config.source << ": listening on";
         for (const auto& endpoint : config.server.listen) std::cerr << " " << endpoint.to_string();
+        std::cerr << ", admin API on " << config.admin.listen.to_string();
         std::cerr << ", spool " << config.spool.path << " (" << queued << " messages queued)\n";
 
         io.run();
+        readers.join();
         feed.stop();  // its last batch, before the writer stops taking work
         log.set_sink(nullptr);
         writer.stop();

@@ -237,6 +237,25 @@ void Spool::for_each_envelope(const std::function<bool(const Envelope&)>& visit)
     }
 }
 
+void Spool::for_each_meta(std::string_view prefix,
+                          const std::function<void(std::string_view, std::string_view)>& visit) const {
+    ReadTxn txn(env_, path_);
+    MDB_cursor* cursor = nullptr;
+    if (int rc = mdb_cursor_open(txn.get(), meta_dbi_, &cursor); rc != 0)
+        throw std::runtime_error("spool " + path_ + ": cannot open cursor: " + mdb_strerror(rc));
+    struct CursorCloser {
+        MDB_cursor* c;
+        ~CursorCloser() { mdb_cursor_close(c); }
+    } closer{cursor};
+    MDB_val key = as_val(prefix.empty() ? std::string_view("\0", 1) : prefix), val;
+    for (int rc = mdb_cursor_get(cursor, &key, &val, MDB_SET_RANGE); rc == 0;
+         rc = mdb_cursor_get(cursor, &key, &val, MDB_NEXT)) {
+        const auto k = as_view(key);
+        if (k.substr(0, prefix.size()) != prefix) break;
+        visit(k, as_view(val));
+    }
+}
+
 SpoolStats Spool::stats() const {
     SpoolStats s;
     {
@@ -287,6 +306,17 @@ std::error_code SpoolWriteTxn::remove_message(std::string_view queue_id) {
     if (int rc = mdb_del(txn_, spool_.envelopes_dbi_, &key, nullptr); rc != 0) return Spool::error_from_lmdb(rc);
     const int rc = mdb_del(txn_, spool_.contents_dbi_, &key, nullptr);
     return rc == MDB_NOTFOUND ? std::error_code{} : Spool::error_from_lmdb(rc);
+}
+
+std::error_code SpoolWriteTxn::put_meta(std::string_view key_text, std::string_view value) {
+    if (!valid_key(key_text) || key_text == schema_key) return SpoolError::io;
+    MDB_val key = as_val(key_text);
+    if (value.empty()) {
+        const int rc = mdb_del(txn_, spool_.meta_dbi_, &key, nullptr);
+        return rc == MDB_NOTFOUND ? std::error_code{} : Spool::error_from_lmdb(rc);
+    }
+    MDB_val val = as_val(value);
+    return Spool::error_from_lmdb(mdb_put(txn_, spool_.meta_dbi_, &key, &val, 0));
 }
 
 std::optional<Envelope> SpoolWriteTxn::find_envelope(std::string_view queue_id) {

@@ -2,7 +2,7 @@
 // (a directory) with named databases:
 //   envelopes  queue id -> encoded Envelope   (small; listed and scheduled from)
 //   contents   queue id -> message bytes      (read only to deliver or show)
-//   meta       key -> value                   (schema version, ...)
+//   meta       key -> value                   (schema version, route controls)
 //   track_*    the tracking index of log events (queue/tracking_index.h)
 // Readers (edgerelayctl) open it read-only while the daemon writes: LMDB gives each
 // read transaction a consistent snapshot.
@@ -35,6 +35,9 @@ public:
     std::error_code put_envelope(const Envelope& env);  // update state only
     std::error_code remove_message(std::string_view queue_id);
     std::optional<Envelope> find_envelope(std::string_view queue_id);
+    // Small settings kept beside the schema version (route controls, ...); an empty
+    // value removes the key.
+    std::error_code put_meta(std::string_view key, std::string_view value);
 
 private:
     friend class Spool;
@@ -73,6 +76,9 @@ public:
     std::optional<std::string> find_content(std::string_view queue_id) const;
     // Visits every envelope in queue id (arrival) order; stop by returning false.
     void for_each_envelope(const std::function<bool(const Envelope&)>& visit) const;
+    // Visits every meta key starting with `prefix`, in key order.
+    void for_each_meta(std::string_view prefix,
+                       const std::function<void(std::string_view key, std::string_view value)>& visit) const;
     SpoolStats stats() const;
 
 private:

@@ -16,6 +16,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <mutex>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -141,6 +142,10 @@ private:
 // optional, or a date alone) or a duration meaning that long before now ("1h", "30m").
 std::optional<UnixMicros> parse_rfc3339(std::string_view text);
 std::optional<UnixMicros> parse_log_time(std::string_view text, UnixMicros now);
+// A query from named parameters (message_id, queue_id, from, to, since, until, limit),
+// as `edgerelayctl log` and GET /api/v1/log take them; returns what is wrong, or "".
+std::string tracking_query_from(const std::function<std::string(std::string_view name)>& parameter, UnixMicros now,
+                                TrackingQuery& query);
 
 // `edgerelayctl log` output: per message a header line (queue id, Message-ID, sender),
 // then one mail-log line per event; or {"events":[...]}, the event objects as logged.

@@ -97,9 +97,7 @@ DeliveryAgent::DeliveryAgent(asio::io_context& io, const conf::Config& config, c
       tls_(make_client_tls_context()),
       wake_(io),
       random_(std::random_device{}()) {
-    self_.names.push_back(config.server.hostname);
-    for (const auto& endpoint : config.server.listen)
-        if (endpoint.port == config.delivery.port) self_.addresses.push_back(endpoint.host);
+    self_ = routing::self_identity_of(config);
     policy_.retry_initial = config.delivery.retry_initial;
     policy_.retry_max = config.delivery.retry_max;
     policy_.max_lifetime = config.delivery.max_lifetime;
@@ -113,6 +111,7 @@ DeliveryAgent::~DeliveryAgent() = default;
 std::size_t DeliveryAgent::start() {
     std::size_t count = 0;
     std::set<std::string> waiting;
+    controls_ = queue::load_route_controls(spool_);
     spool_.for_each_envelope([&](const queue::Envelope& env) {
         ++count;
         if (env.state == queue::MessageState::held) return true;
@@ -165,12 +164,22 @@ Destination& DeliveryAgent::destination(const std::string& domain) {
         slot = std::make_unique<Destination>();
         slot->domain = domain;
         if (const routing::Route* route = routes_.find(domain)) {
-            slot->next_hop = route->next_hop;
+            slot->configured_next_hop = route->next_hop;
             slot->tls = route->tls;
         } else {
             // Relayed for relay_networks: the recipient domain's own MX (SPEC §3).
-            slot->next_hop.host = domain;
+            slot->configured_next_hop.host = domain;
             slot->tls = conf::TlsPolicy::may;
+        }
+        slot->next_hop = slot->configured_next_hop;
+        // What operators set on the route, as the spool keeps it across restarts.
+        if (const auto control = controls_.find(domain); control != controls_.end()) {
+            slot->held = control->second.held;
+            slot->soft_bounce = control->second.soft_bounce;
+            if (auto parsed = routing::parse_next_hop(control->second.next_hop); parsed.next_hop) {
+                slot->next_hop = *parsed.next_hop;
+                slot->overridden = true;
+            }
         }
     }
     return *slot;
@@ -188,7 +197,7 @@ void DeliveryAgent::dispatch(const std::string& queue_id) {
 }
 
 void DeliveryAgent::pump(Destination& dest) {
-    if (stopping_) return;
+    if (stopping_ || dest.held) return;
     const unsigned limit = dest.down ? 1u : std::max(1u, config_.delivery.concurrency_per_destination);
     while (dest.active < limit && dest.active < dest.ready.size()) {
         ++dest.active;
@@ -271,6 +280,7 @@ awaitable<void> DeliveryAgent::probe_loop(Destination& dest) {
         dest.probe_timer->expires_after(probe_interval(config_.delivery));
         co_await dest.probe_timer->async_wait(asio::as_tuple(asio::use_awaitable));
         if (stopping_ || !dest.down) break;
+        if (dest.held) continue;  // an operator holds it: nothing is tried, not even a probe
         // One message probes; the others keep waiting for the verdict.
         const auto probe = scheduler_.take_one(dest.domain);
         if (probe && dest.queued.insert(*probe).second) dest.ready.push_front(*probe);
@@ -287,7 +297,7 @@ awaitable<void> DeliveryAgent::worker(Destination& dest, bool probe) {
         connection = std::move(dest.idle.back().connection);
         dest.idle.pop_back();
     }
-    while (!stopping_ && !dest.ready.empty()) {
+    while (!stopping_ && !dest.held && !dest.ready.empty()) {
         const std::string id = dest.ready.front();
         dest.ready.pop_front();
         const bool reached = co_await deliver_one(dest, id, connection, probe);
@@ -346,12 +356,15 @@ awaitable<std::unique_ptr<SmtpClientConnection>> DeliveryAgent::connect(
     auto connection = co_await SmtpClientConnection::open(io_.get_executor(), *tls_, options, failure);
     if (connection) co_return connection;
     for (const auto& r : recipients) {
+        const auto stored = std::find_if(envelope.recipients.begin(), envelope.recipients.end(),
+                                         [&](const queue::Recipient& x) { return x.address == r; });
+        const unsigned attempt_number = (stored == envelope.recipients.end() ? 0u : stored->attempts) + 1;
         queue::LogEvent event("attempt");
         event.set("queue_id", envelope.queue_id).set("message_id", envelope.message_id).set("recipient", r)
             .set("next_hop", dest.next_hop.to_string()).set("mx_host", host.name).set("ip", address)
             .set("port", static_cast<unsigned>(host.port)).set("tls", false).set("reply_code", failure.code)
             .set("enhanced_code", failure.enhanced).set("reply_text", failure.text)
-            .set("delay", seconds_since(envelope.arrival));
+            .set("attempt", attempt_number).set("delay", seconds_since(envelope.arrival));
         log_.write(event);
     }
     co_return nullptr;
@@ -394,7 +407,8 @@ awaitable<bool> DeliveryAgent::deliver_one(Destination& dest, const std::string&
         note_resolution(dest, resolution);
     }
     if (resolution.outcome != routing::Resolution::Outcome::ok) {
-        const bool permanent = resolution.outcome == routing::Resolution::Outcome::permanent_failure;
+        const bool permanent =
+            resolution.outcome == routing::Resolution::Outcome::permanent_failure && !dest.soft_bounce;
         if (resolution.enhanced_status == "4.4.6") log_route(dest, "misconfigured", resolution.error);
         // No SMTP reply exists: the stored reply is the status and what DNS said.
         all(permanent ? RecipientState::bounced : RecipientState::deferred,
@@ -449,9 +463,11 @@ awaitable<bool> DeliveryAgent::deliver_one(Destination& dest, const std::string&
         for (std::size_t i = 0; i < recipients.size(); ++i) {
             const RemoteReply& reply = i < result->recipient_replies.size() ? result->recipient_replies[i]
                                                                            : RemoteReply{0, "", "no reply"};
-            const RecipientState state = reply.positive()    ? RecipientState::delivered
-                                         : reply.permanent() ? RecipientState::bounced
-                                                             : RecipientState::deferred;
+            // Soft bounce (Postfix's soft_bounce, per route): a 5xx waits for the site to
+            // come to its senses instead of bouncing while it is unstable.
+            const RecipientState state = reply.positive()                        ? RecipientState::delivered
+                                         : reply.permanent() && !dest.soft_bounce ? RecipientState::bounced
+                                                                                  : RecipientState::deferred;
             outcomes.push_back({recipients[i], state, reply.line(), reply.enhanced, attempt.mx_host});
         }
     }
@@ -559,20 +575,25 @@ awaitable<void> DeliveryAgent::record(Destination& dest, const queue::Envelope& 
             .set("delay", seconds_since(before.arrival));
         log_.write(event);
     }
-    if (decision->dsn) {
-        queue::LogEvent event("receive");
-        event.set("queue_id", decision->dsn->queue_id).set("message_id", decision->dsn->message_id)
-            .set("client_ip", "").set("helo", "").set("tls", false).set("sender", "")
-            .set("recipients", boost::json::array{boost::json::value(before.sender)})
-            .set("size", decision->dsn->size).set("dsn_kind", decision->dsn_kind).set("dsn_for", queue_id);
-        log_.write(event);
-        on_queued(decision->dsn->queue_id);
-    }
+    log_dsn(*decision, before);
     if (!decision->done) {
         scheduler_.schedule(queue_id, decision->envelope.next_attempt, queue::pending_destinations(decision->envelope));
         wake_timer();
         ensure_watch(dest);
     }
+}
+
+// A DSN queued with an outcome is a message received from ourselves; it is delivered
+// like any other.
+void DeliveryAgent::log_dsn(const queue::FateDecision& decision, const queue::Envelope& about) {
+    if (!decision.dsn) return;
+    queue::LogEvent event("receive");
+    event.set("queue_id", decision.dsn->queue_id).set("message_id", decision.dsn->message_id)
+        .set("client_ip", "").set("helo", "").set("tls", false).set("sender", "")
+        .set("recipients", boost::json::array{boost::json::value(about.sender)})
+        .set("size", decision.dsn->size).set("dsn_kind", decision.dsn_kind).set("dsn_for", about.queue_id);
+    log_.write(event);
+    on_queued(decision.dsn->queue_id);
 }
 
 void DeliveryAgent::log_route(const Destination& dest, const char* state, const std::string& detail) {

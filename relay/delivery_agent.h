@@ -10,6 +10,9 @@
 #include <boost/asio/steady_timer.hpp>
 #include <map>
 #include <memory>
+#include <optional>
+#include <string_view>
+#include <system_error>
 #include <random>
 #include <string>
 #include <vector>
@@ -17,6 +20,7 @@
 #include "conf/config.h"
 #include "queue/event_log.h"
 #include "queue/message_fate.h"
+#include "queue/route_control.h"
 #include "queue/scheduler.h"
 #include "queue/spool.h"
 #include "queue/spool_writer.h"
@@ -27,6 +31,22 @@
 #include "routing/route_table.h"
 
 namespace edgerelay::relay {
+
+// Operator actions on queued messages (SPEC §2 `queue flush|hold|release|delete|bounce`).
+enum class MessageAction { flush, hold, release, remove, bounce };
+std::optional<MessageAction> message_action_from_string(std::string_view name);  // "delete" -> remove
+std::string_view to_string(MessageAction action);
+
+// What the running daemon knows about a route beyond its configuration.
+struct RouteLiveState {
+    bool down = false;
+    bool held = false;
+    bool soft_bounce = false;
+    std::string next_hop;   // in effect
+    std::string override_next_hop;  // "" when the configured one is in effect
+    std::optional<routing::Resolution> resolution;  // the last answer, while its TTL runs
+    std::chrono::seconds ttl_left{0};
+};
 
 class DeliveryAgent {
 public:
@@ -40,6 +60,24 @@ public:
     void stop();
     // A message was committed (intake, or a DSN): deliver it now.
     void on_queued(const std::string& queue_id);
+
+    // Operator control (relay/delivery_control.cpp), called on the io_context's thread.
+    // The queue ids of messages with a recipient not yet final in `domain` (every
+    // queued message when domain is "").
+    std::vector<std::string> messages_for(const std::string& domain) const;
+    // Does `action` to each message that exists (and, for bounce with a domain, only to
+    // that domain's recipients); returns the ids it touched and logs each action.
+    // (Coroutine parameters are references: GCC 12 destroys by-value ones twice.)
+    boost::asio::awaitable<std::vector<std::string>> act_on_messages(MessageAction action,
+                                                                     const std::vector<std::string>& ids,
+                                                                     const std::string& domain);
+    // Route controls, persisted in the spool; the domain must be a configured route.
+    boost::asio::awaitable<std::error_code> hold_route(const std::string& domain, bool hold);
+    boost::asio::awaitable<std::error_code> set_soft_bounce(const std::string& domain, bool on);
+    // nullopt: back to the configured next hop.
+    boost::asio::awaitable<std::error_code> set_next_hop(const std::string& domain,
+                                                         const std::optional<routing::NextHop>& next_hop);
+    RouteLiveState live_state(const std::string& domain) const;
 
 private:
     struct Attempt;  // one message to one destination, see delivery_agent.cpp
@@ -68,6 +106,10 @@ private:
     boost::asio::awaitable<void> record(Destination& dest, const queue::Envelope& before, const std::string& content,
                                         std::vector<queue::RecipientOutcome> outcomes, const Attempt& attempt);
     void log_route(const Destination& dest, const char* state, const std::string& detail);
+    void log_dsn(const queue::FateDecision& decision, const queue::Envelope& about);
+    boost::asio::awaitable<std::error_code> store_control(const std::string& domain);
+    void apply_next_hop(Destination& dest, const routing::NextHop& next_hop, bool overridden);
+    boost::asio::awaitable<void> bounce_messages(std::vector<std::string>& ids, const std::string& domain);
 
     boost::asio::io_context& io_;
     const conf::Config& config_;
@@ -80,6 +122,7 @@ private:
     routing::SelfIdentity self_;
     queue::FatePolicy policy_;
     queue::Scheduler scheduler_;
+    queue::RouteControls controls_;  // as stored in the spool
     std::map<std::string, std::unique_ptr<Destination>> destinations_;
     boost::asio::steady_timer wake_;
     std::mt19937 random_;

@@ -22,8 +22,12 @@ namespace edgerelay::relay {
 
 struct Destination {
     std::string domain;         // lower-case recipient domain
-    routing::NextHop next_hop;  // the route's, or the domain itself by MX
+    routing::NextHop next_hop;  // in effect: the operator's override, else the route's
+    routing::NextHop configured_next_hop;  // the route's, or the domain itself by MX
+    bool overridden = false;               // next_hop is the operator's (`route set`)
     conf::TlsPolicy tls = conf::TlsPolicy::may;
+    bool held = false;          // `route hold`: nothing starts; mail waits in `ready`
+    bool soft_bounce = false;   // `route soft-bounce on`: 5xx is deferred, not bounced
 
     std::deque<std::string> ready;           // queue ids to attempt now, in order
     std::unordered_set<std::string> queued;  // ids in `ready` or in flight here

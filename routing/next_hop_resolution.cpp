@@ -57,26 +57,10 @@ void use_ttl(std::optional<std::chrono::seconds>& ttl, const DnsAnswer& answer) 
     if (counts) ttl = ttl ? std::min(*ttl, answer.ttl) : answer.ttl;
 }
 
-// One host's A and AAAA answers, read.
-struct HostAddresses {
-    std::vector<std::string> addresses;  // IPv4 first
-    bool nxdomain = false;               // both answers say the name does not exist
-    std::string temporary_error;         // set when either lookup failed
-};
-
-HostAddresses read_addresses(const DnsAnswer& a, const DnsAnswer& aaaa, std::optional<std::chrono::seconds>& ttl) {
-    HostAddresses host;
-    for (const auto& rdata : a.rdata)
-        if (auto address = parse_a_rdata(rdata)) host.addresses.push_back(std::move(*address));
-    for (const auto& rdata : aaaa.rdata)
-        if (auto address = parse_aaaa_rdata(rdata)) host.addresses.push_back(std::move(*address));
-    host.nxdomain = a.status == DnsStatus::nxdomain && aaaa.status == DnsStatus::nxdomain;
-    for (const auto* answer : {&a, &aaaa})
-        if (answer->status == DnsStatus::temporary_failure && host.temporary_error.empty())
-            host.temporary_error = answer->error;
+HostAddressLookup read_addresses(const DnsAnswer& a, const DnsAnswer& aaaa, std::optional<std::chrono::seconds>& ttl) {
     use_ttl(ttl, a);
     use_ttl(ttl, aaaa);
-    return host;
+    return read_host_addresses(a, aaaa);
 }
 
 std::vector<Question> address_questions(const std::string& name) {
@@ -124,15 +108,15 @@ Resolution not_found(const std::string& host) { return permanent("5.1.2", "Host 
 asio::awaitable<Resolution> resolve_host(DnsResolver& dns, const NextHop& hop, std::uint16_t port) {
     std::optional<std::chrono::seconds> ttl;
     auto answers = co_await ask_all(dns, address_questions(hop.host));
-    HostAddresses host = read_addresses(answers[0], answers[1], ttl);
+    HostAddressLookup host = read_addresses(answers[0], answers[1], ttl);
     Resolution r;
     if (!host.addresses.empty()) {
         r.outcome = Resolution::Outcome::ok;
         r.hosts.push_back({hop.host, 0, std::move(host.addresses), port});
     } else if (host.nxdomain) {
         r = not_found(hop.host);
-    } else if (!host.temporary_error.empty()) {
-        r = temporary("4.4.3", "address lookup for " + hop.host + " failed: " + host.temporary_error);
+    } else if (!host.error.empty()) {
+        r = temporary("4.4.3", "address lookup for " + hop.host + " failed: " + host.error);
     } else {
         r = temporary("4.4.3", "no address for " + hop.host);
     }
@@ -174,7 +158,7 @@ std::vector<MxRecord> try_order(std::vector<MxRecord> records, std::mt19937& ran
 Resolution choose_hosts(const std::string& domain, const std::vector<MxRecord>& records,
                         const std::vector<DnsAnswer>& answers, const SelfIdentity& self, std::uint16_t port,
                         std::optional<std::chrono::seconds>& ttl) {
-    std::vector<HostAddresses> found;
+    std::vector<HostAddressLookup> found;
     std::optional<std::uint16_t> our_preference;
     for (std::size_t i = 0; i < records.size(); ++i) {
         found.push_back(read_addresses(answers[2 * i], answers[2 * i + 1], ttl));
@@ -195,7 +179,7 @@ Resolution choose_hosts(const std::string& domain, const std::vector<MxRecord>& 
         if (found[i].addresses.empty()) {  // skipped: the next host may do
             if (first_error.empty())
                 first_error = records[i].exchange + ": " +
-                              (found[i].temporary_error.empty() ? "no address" : found[i].temporary_error);
+                              (found[i].error.empty() ? "no address" : found[i].error);
             continue;
         }
         r.hosts.push_back({records[i].exchange, records[i].preference, std::move(found[i].addresses), port});
@@ -278,6 +262,26 @@ asio::awaitable<Resolution> resolve_next_hop(DnsResolver& dns, const NextHop& ho
     }
     auto r = co_await resolve_mx(dns, hop, port, self, random);
     co_return r;
+}
+
+HostAddressLookup read_host_addresses(const DnsAnswer& a, const DnsAnswer& aaaa) {
+    HostAddressLookup host;
+    for (const auto& rdata : a.rdata)
+        if (auto address = parse_a_rdata(rdata)) host.addresses.push_back(std::move(*address));
+    for (const auto& rdata : aaaa.rdata)
+        if (auto address = parse_aaaa_rdata(rdata)) host.addresses.push_back(std::move(*address));
+    host.nxdomain = a.status == DnsStatus::nxdomain && aaaa.status == DnsStatus::nxdomain;
+    for (const auto* answer : {&a, &aaaa})
+        if (answer->status == DnsStatus::temporary_failure && host.error.empty()) host.error = answer->error;
+    return host;
+}
+
+SelfIdentity self_identity_of(const conf::Config& config) {
+    SelfIdentity self;
+    self.names.push_back(lowercase_ascii(config.server.hostname));
+    for (const auto& endpoint : config.server.listen)
+        if (endpoint.port == config.delivery.port) self.addresses.push_back(endpoint.host);
+    return self;
 }
 
 void shuffle_equal_preferences(std::vector<TargetHost>& hosts, std::mt19937& random) { shuffle_runs(hosts, random); }

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "conf/config.h"
 #include "routing/dns_records.h"
 #include "routing/dns_resolver.h"
 #include "routing/next_hop.h"
@@ -39,11 +40,21 @@ struct Resolution {
     std::string host_set() const;
 };
 
+// One name's A and AAAA answers, read.
+struct HostAddressLookup {
+    std::vector<std::string> addresses;  // IPv4 first
+    bool nxdomain = false;               // both answers say the name does not exist
+    std::string error;                   // set when a lookup failed temporarily ("SERVFAIL")
+};
+HostAddressLookup read_host_addresses(const DnsAnswer& a, const DnsAnswer& aaaa);
+
 // Who "we" are, to spot an MX that points back at this relay.
 struct SelfIdentity {
     std::vector<std::string> names;      // our hostname and any other names, lower-case
     std::vector<std::string> addresses;  // addresses we listen on (specific ones only)
 };
+// [server] hostname, and the listen addresses on the delivery port.
+SelfIdentity self_identity_of(const conf::Config& config);
 
 // An MX list in which we appear keeps only the hosts preferred over us (RFC 5321 5.1);
 // when none is left the result is a temporary failure "4.4.6" (a configuration error

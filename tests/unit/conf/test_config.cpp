@@ -89,6 +89,7 @@ TEST(DefaultConfig, MatchesTheSpec) {
     EXPECT_EQ(c.server.max_errors, 10u);
     EXPECT_EQ(c.server.max_received_headers, 50u);
     EXPECT_EQ(c.server.postmaster, "");
+    EXPECT_TRUE(c.server.mx_names.empty());
     EXPECT_EQ(c.spool.path, "var/spool");
     EXPECT_EQ(c.spool.max_size, 64ull << 30);
     EXPECT_TRUE(c.dns.nameservers.empty());
@@ -148,6 +149,7 @@ TEST(SampleFile, SpellsOutTheEmbeddedDefaults) {
     EXPECT_EQ(sample.server.max_connections, defaults.server.max_connections);
     EXPECT_EQ(sample.server.max_connections_per_ip, defaults.server.max_connections_per_ip);
     EXPECT_EQ(sample.server.relay_networks[0].text, defaults.server.relay_networks[0].text);
+    EXPECT_EQ(sample.server.mx_names, defaults.server.mx_names);
     EXPECT_EQ(sample.server.command_timeout, defaults.server.command_timeout);
     EXPECT_EQ(sample.server.data_timeout, defaults.server.data_timeout);
     EXPECT_EQ(sample.server.max_errors, defaults.server.max_errors);
@@ -260,6 +262,17 @@ TEST(ParseConfig, ListenMayBeASingleString) {
 
 TEST(ParseConfig, RelayNetworksMayBeEmpty) {
     EXPECT_TRUE(parsed_ok("[server]\nrelay_networks = []\n").server.relay_networks.empty());
+}
+
+// The names `edgerelayctl mx` takes for this relay besides hostname.
+TEST(ParseConfig, MxNames) {
+    EXPECT_EQ(parsed_ok("[server]\nmx_names = [\"MX1.Example.NET.\", \"edge-2.example.net\"]\n").server.mx_names,
+              (std::vector<std::string>{"mx1.example.net", "edge-2.example.net"}));
+    EXPECT_TRUE(parsed_ok("[server]\nmx_names = []\n").server.mx_names.empty());
+    EXPECT_EQ(only_error("[server]\nmx_names = [\n  \"mx1.example.net\",\n  \"not a name\",\n]\n").to_string(),
+              "t.toml:4: server.mx_names: \"not a name\": expected a host name such as \"mx1.example.net\"");
+    EXPECT_EQ(only_error("[server]\nmx_names = \"mx1.example.net\"\n").to_string(),
+              "t.toml:2: server.mx_names: expected an array, found a string");
 }
 
 TEST(ParseConfig, SyntaxErrorNamesTheLine) {
