@@ -160,23 +160,6 @@ RouteReportInputs report_inputs(AdminContext& c, const queue::RouteControls& con
                              }};
 }
 
-// A route after a change: what the daemon now does with it (no DNS: an answer must not
-// wait for a nameserver that is down).
-json::object route_state_json(AdminContext& c, const std::string& domain) {
-    const auto live = c.delivery.live_state(domain);
-    const routing::Route* route = c.routes.find(domain);
-    json::object o;
-    o["domain"] = route->domain;
-    o["next_hop"] = live.override_next_hop.empty() ? route->next_hop.to_string() : live.override_next_hop;
-    o["configured_next_hop"] = route->next_hop.to_string();
-    o["override"] = live.override_next_hop;
-    o["state"] = live.held ? "held" : live.down ? "down" : !live.override_next_hop.empty() ? "overridden" : "active";
-    o["held"] = live.held;
-    o["down"] = live.down;
-    o["soft_bounce"] = live.soft_bounce;
-    return o;
-}
-
 awaitable<Response> metrics(AdminContext& c, const Request& request) {
     GaugeSnapshot gauges;
     gauges.smtp_connections = c.smtp.open_connections();
@@ -312,9 +295,15 @@ awaitable<Response> route_change(AdminContext& c, const Request& request, const 
         ec = co_await c.delivery.set_next_hop(domain, override_hop);
     }
     if (ec) co_return error_response(request, http::status::service_unavailable, "spool: " + ec.message());
-    json::array items;
-    items.push_back(route_state_json(c, domain));
-    co_return json_response(request, http::status::ok, list_of("routes", std::move(items)));
+    // The route as GET /api/v1/routes shows it now.
+    const queue::Spool& spool = c.spool;
+    auto count = [&spool] { return queue::take_census(spool); };
+    auto census = co_await on_reader<queue::QueueCensus>(c, count);
+    const queue::RouteControls controls = queue::load_route_controls(spool);
+    RouteReportInputs inputs = report_inputs(c, controls, census);
+    inputs.only_domain = domain;
+    auto routes = co_await describe_routes(c.dns, inputs);
+    co_return json_response(request, http::status::ok, list_of("routes", std::move(routes)));
 }
 
 }  // namespace

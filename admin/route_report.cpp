@@ -104,6 +104,7 @@ std::string json_text(const json::value& v) {
 awaitable<json::array> describe_routes(routing::DnsResolver& dns, const RouteReportInputs& in) {
     json::array out;
     for (const auto& route : in.routes.routes()) {
+        if (!in.only_domain.empty() && route.domain != in.only_domain) continue;
         const RouteFacts f = facts_of(route, in);
         auto resolved = co_await resolution_of(dns, f, in);
         json::object o;

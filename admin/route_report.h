@@ -31,6 +31,7 @@ struct RouteReportInputs {
     const queue::RouteControls& controls;
     const queue::QueueCensus& census;
     LiveStateSource live;  // may be empty
+    std::string only_domain;  // describe this route only ("" every route)
 };
 
 // {"routes": [route...]} objects, one per configured route, in configuration order.

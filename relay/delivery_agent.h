@@ -106,6 +106,7 @@ private:
     boost::asio::awaitable<void> record(Destination& dest, const queue::Envelope& before, const std::string& content,
                                         std::vector<queue::RecipientOutcome> outcomes, const Attempt& attempt);
     void log_route(const Destination& dest, const char* state, const std::string& detail);
+    void log_operator_route(const Destination& dest, const char* state);
     void log_dsn(const queue::FateDecision& decision, const queue::Envelope& about);
     boost::asio::awaitable<std::error_code> store_control(const std::string& domain);
     void apply_next_hop(Destination& dest, const routing::NextHop& next_hop, bool overridden);

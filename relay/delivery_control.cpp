@@ -228,7 +228,7 @@ awaitable<std::error_code> DeliveryAgent::hold_route(const std::string& domain_n
     queue::LogEvent event(hold ? "hold" : "release");
     event.set("route", domain).set("next_hop", dest.next_hop.to_string()).set("operator", true);
     log_.write(event);
-    log_route(dest, hold ? "held" : "released", "operator");
+    log_operator_route(dest, hold ? "held" : "released");
     // Released: what waited (held in `ready`, or deferred meanwhile) goes at once.
     if (!hold) drain(dest, "route released");
     co_return std::error_code();
@@ -241,7 +241,7 @@ awaitable<std::error_code> DeliveryAgent::set_soft_bounce(const std::string& dom
     if (ec) co_return ec;
     Destination& dest = destination(domain);
     dest.soft_bounce = on;
-    log_route(dest, on ? "soft-bounce-on" : "soft-bounce-off", "operator");
+    log_operator_route(dest, on ? "soft-bounce-on" : "soft-bounce-off");
     co_return std::error_code();
 }
 
@@ -265,16 +265,19 @@ void DeliveryAgent::apply_next_hop(Destination& dest, const routing::NextHop& ne
     dest.records_expire = {};
     dest.host_set.clear();
     for (auto& idle : dest.idle) idle.until = std::chrono::steady_clock::now();  // the reaper closes them
-    queue::LogEvent event("route");
-    event.set("route", dest.domain).set("state", overridden ? "overridden" : "reset")
-        .set("next_hop", next_hop.to_string()).set("configured_next_hop", dest.configured_next_hop.to_string())
-        .set("operator", true);
-    log_.write(event);
+    log_operator_route(dest, overridden ? "overridden" : "reset");
     if (dest.down) {
         dest.down = false;
         log_route(dest, "up", "next hop changed by the operator");
     }
     drain(dest, "next hop changed by the operator");
+}
+
+void DeliveryAgent::log_operator_route(const Destination& dest, const char* state) {
+    queue::LogEvent event("route");
+    event.set("route", dest.domain).set("state", state).set("next_hop", dest.next_hop.to_string())
+        .set("configured_next_hop", dest.configured_next_hop.to_string()).set("operator", true);
+    log_.write(event);
 }
 
 RouteLiveState DeliveryAgent::live_state(const std::string& domain) const {
