@@ -328,9 +328,17 @@ awaitable<Response> handle_admin_request(AdminContext& c, const Request& request
 
     const auto& p = t.path;
     if (p[0] == "healthz") {
-        const bool up = c.smtp.listening();
+        // The spool answers a read snapshot, and the SMTP listeners are open.
+        std::string reason;
+        try {
+            (void)c.spool.stats();
+        } catch (const std::exception& e) {
+            reason = e.what();
+        }
+        if (reason.empty() && !c.smtp.listening()) reason = "SMTP listeners are not up";
+        const bool up = reason.empty();
         json::object body{{"status", up ? "ok" : "unavailable"}};
-        if (!up) body["reason"] = "SMTP listeners are not up";
+        if (!up) body["reason"] = reason;
         co_return json_response(request, up ? http::status::ok : http::status::service_unavailable, body);
     }
     if (p[0] == "metrics") {

@@ -28,7 +28,7 @@ public:
     void stop();
 
     std::size_t open_connections() const { return sessions_.size(); }
-    bool listening() const { return !acceptors_.empty(); }
+    bool listening() const { return !acceptors_.empty() && !stopped_; }
 
 private:
     boost::asio::awaitable<void> accept_loop(boost::asio::ip::tcp::acceptor& acceptor);
