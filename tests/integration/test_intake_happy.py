@@ -79,14 +79,19 @@ def test_queue_list_fields_of_a_new_message(relay):
     assert strip_angle(m["message_id"]) == mid
     assert RFC3339_UTC.match(m["arrival"]), f"arrival not RFC 3339 UTC: {m['arrival']!r}"
     assert strip_angle(m["sender"]) == sender
-    assert m["state"] == "ready"
-    assert m["attempts"] == 0
     assert isinstance(m["size"], int) and m["size"] > 0
     assert len(m["recipients"]) == 1
     r = m["recipients"][0]
     for key in ("address", "state", "attempts", "last_reply"):
         assert key in r, f"recipient lacks {key!r}: {r}"
-    assert r["address"] == RCPT and r["state"] == "pending" and r["attempts"] == 0
+    assert r["address"] == RCPT
+    # Delivery starts at once (and this rig's DNS does not answer), so a slow listing
+    # may already see the first attempt's deferral; the two states must agree.
+    if m["state"] == "ready":
+        assert m["attempts"] == 0 and r["state"] == "pending" and r["attempts"] == 0, m
+    else:
+        assert m["state"] == "deferred" and r["state"] == "deferred" and r["attempts"] >= 1, m
+        assert r["last_reply"], m
 
 
 def test_queue_show_json_and_text(relay):
