@@ -20,6 +20,9 @@ std::string format_rfc5322(UnixMicros t);  // "Thu, 26 Nov 2026 02:36:11 +0000" 
 enum class MessageState : std::uint8_t { ready = 0, deferred = 1, held = 2 };
 enum class RecipientState : std::uint8_t { pending = 0, delivered = 1, deferred = 2, bounced = 3 };
 
+// Delivered or bounced: nothing more will be tried for that recipient.
+inline bool is_final(RecipientState s) { return s == RecipientState::delivered || s == RecipientState::bounced; }
+
 std::string_view to_string(MessageState s);    // "ready", "deferred", "held"
 std::string_view to_string(RecipientState s);  // "pending", "delivered", "deferred", "bounced"
 std::optional<MessageState> message_state_from_string(std::string_view s);

@@ -10,8 +10,6 @@
 namespace edgerelay::queue {
 namespace {
 
-bool is_final(RecipientState s) { return s == RecipientState::delivered || s == RecipientState::bounced; }
-
 bool is_status(std::string_view text) {
     // class "." subject "." detail, RFC 3463: 2/4/5 . 1-3 digits . 1-3 digits
     if (text.size() < 5 || (text[0] != '2' && text[0] != '4' && text[0] != '5') || text[1] != '.') return false;

@@ -18,12 +18,11 @@ namespace edgerelay::relay {
 namespace asio = boost::asio;
 using asio::awaitable;
 using queue::RecipientState;
+using queue::is_final;
 
 namespace {
 
 constexpr const char* kOperatorBounce = "5.0.0 message bounced by the operator";
-
-bool is_final(RecipientState s) { return s == RecipientState::delivered || s == RecipientState::bounced; }
 
 bool has_pending_in(const queue::Envelope& env, const std::string& domain) {
     return std::any_of(env.recipients.begin(), env.recipients.end(), [&](const queue::Recipient& r) {
