@@ -89,6 +89,9 @@ std::size_t DeliveryAgent::start() {
 void DeliveryAgent::stop() {
     stopping_ = true;
     wake_.cancel();
+    // What is in flight ends now as a lost connection (deferred, retried after the
+    // restart) rather than after RFC 5321's timeouts.
+    sessions_.abort_all();
     for (auto& [name, dest] : destinations_) {
         if (dest->watch_timer) dest->watch_timer->cancel();
         if (dest->probe_timer) dest->probe_timer->cancel();

@@ -127,6 +127,7 @@ private:
     std::map<std::string, std::unique_ptr<Destination>> destinations_;
     boost::asio::steady_timer wake_;
     std::mt19937 random_;
+    ClientSessions sessions_;  // every open client session, ended at once by stop()
     std::vector<std::pair<std::string, std::string>> parked_;  // (queue id, reason) to mark deferred
     bool stopping_ = false;
 };

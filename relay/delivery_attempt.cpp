@@ -78,6 +78,7 @@ awaitable<std::unique_ptr<SmtpClientConnection>> DeliveryAgent::connect(
     options.tls = dest.tls;
     options.helo_name = config_.server.hostname;
     options.connect_timeout = config_.delivery.connect_timeout;
+    options.sessions = &sessions_;
     auto connection = co_await SmtpClientConnection::open(io_.get_executor(), *tls_, options, failure);
     if (connection) co_return connection;
     for (const auto& r : recipients) {
@@ -148,7 +149,9 @@ awaitable<bool> DeliveryAgent::deliver_one(Destination& dest, const std::string&
     bool reached = false;
     std::optional<TransactionResult> result;
     for (const auto& host : resolution.hosts) {
+        if (stopping_) break;  // no new sessions once the daemon stops
         for (const auto& address : host.addresses) {
+            if (stopping_) break;
             attempt = Attempt{host.name, address, host.port, false};
             bool reuse = connection && connection->usable() && connection->options().address == address &&
                          connection->options().port == host.port;
@@ -180,6 +183,11 @@ awaitable<bool> DeliveryAgent::deliver_one(Destination& dest, const std::string&
         if (reached) break;
     }
 
+    // Stopping: the sessions were ended on purpose (no reply came back); the message
+    // stays as it was and is tried again as soon as the daemon restarts.
+    const bool cut_short = !reached || std::all_of(result->recipient_replies.begin(), result->recipient_replies.end(),
+                                                   [](const RemoteReply& r) { return r.code == 0; });
+    if (stopping_ && cut_short) co_return false;
     if (!reached) {
         all(RecipientState::deferred, last_failure.line(), last_failure.enhanced.empty() ? "4.4.1" : last_failure.enhanced);
         mark_down(dest, last_failure.line());

@@ -396,6 +396,20 @@ struct SmtpClientConnection::Io {
 SmtpClientConnection::SmtpClientConnection(ConnectOptions options, std::unique_ptr<Io> io)
     : options_(std::move(options)), io_(std::move(io)) {}
 
+void ClientSessions::add(std::weak_ptr<void> alive, std::function<void()> abort) {
+    // Forget ended sessions now and then, so the list stays about as long as the open ones.
+    if (live_.size() >= 64 && (live_.size() & (live_.size() - 1)) == 0)
+        std::erase_if(live_, [](const auto& entry) { return entry.first.expired(); });
+    live_.emplace_back(std::move(alive), std::move(abort));
+}
+
+void ClientSessions::abort_all() {
+    auto live = std::move(live_);
+    live_.clear();
+    for (auto& [alive, abort] : live)
+        if (!alive.expired()) abort();
+}
+
 SmtpClientConnection::~SmtpClientConnection() = default;
 
 bool SmtpClientConnection::tls_active() const { return io_ && io_->tls.has_value(); }
@@ -418,6 +432,13 @@ awaitable<std::unique_ptr<SmtpClientConnection>> SmtpClientConnection::open(asio
         co_return nullptr;
     }
     auto io = std::make_unique<Io>(executor);
+    if (options.sessions)
+        options.sessions->add(io->watch, [watch = std::weak_ptr<Io::Watch>(io->watch)] {
+            if (auto w = watch.lock(); w && w->socket) {
+                boost::system::error_code ignored;
+                w->socket->close(ignored);
+            }
+        });
     io->arm(options.connect_timeout);
     auto [connect_ec] = co_await io->socket.async_connect(tcp::endpoint(address, options.port), as_tuple_awaitable);
     const bool connect_timed_out = io->disarm();

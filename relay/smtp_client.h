@@ -9,6 +9,7 @@
 #include <boost/asio/ssl/context.hpp>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -33,6 +34,20 @@ struct RemoteReply {
 // Parses one complete reply ("250-a\r\n250 b\r\n"); used by the client and tests.
 std::optional<RemoteReply> parse_remote_reply(std::string_view lines);
 
+// The client sessions that are open (or connecting), so a daemon that stops can end
+// them at once instead of waiting out RFC 5321's timeouts (up to 10 minutes for a
+// stalled DATA). Their operations then fail as a lost connection.
+class ClientSessions {
+public:
+    void abort_all();
+    // For SmtpClientConnection::open: `abort` closes the session's socket while
+    // `alive` lives.
+    void add(std::weak_ptr<void> alive, std::function<void()> abort);
+
+private:
+    std::vector<std::pair<std::weak_ptr<void>, std::function<void()>>> live_;
+};
+
 struct ConnectOptions {
     std::string address;      // IP literal to connect to
     std::uint16_t port = 25;
@@ -43,6 +58,7 @@ struct ConnectOptions {
     // RFC 5321 4.5.3.2 minimums by default; tests may shorten them.
     std::chrono::milliseconds command_timeout{std::chrono::minutes(5)};
     std::chrono::milliseconds data_timeout{std::chrono::minutes(10)};
+    ClientSessions* sessions = nullptr;  // registers the session there when set
 };
 
 struct Transaction {

@@ -344,3 +344,29 @@ def test_kept_connection_closed_by_the_site_is_retried_fresh(rig):
     d.wait_gone(q2)
     assert not d.events("defer", queue_id=q2), f"the second message was deferred: {d.events('defer', queue_id=q2)}"
     assert len(site.by_message_id(second)) == 1
+
+
+# ---------------------------------------------------------------------------- shutdown
+
+def test_sigterm_ends_a_stalled_delivery_at_once_and_the_message_waits(rig):
+    """A site that never answers the end of data would hold a delivery for RFC 5321's
+    10 minutes; SIGTERM ends it at once, and the message is delivered after restart."""
+    one_mx(rig)
+    site = rig.site("mx1", "127.0.0.2", data_delay=600.0)
+    d = rig.daemon(delivery=NEVER)
+    s, mid = sender(), mid_of("stalled")
+    qid = d.send(s, [RCPT], make_message(mid, sender=s))
+    wait_until(lambda: any(a.lower() == RCPT.lower() for a, _, _ in site.rcpt_log), 15, "the site saw the RCPT")
+    time.sleep(0.5)  # the data is on its way; the site sits on it
+    started = time.monotonic()
+    status = d.terminate(timeout=30)
+    took = time.monotonic() - started
+    assert status == 0, f"edgerelayd exited with {status}"
+    assert took < 5, f"SIGTERM took {took:.1f}s: a stalled delivery held the shutdown"
+    assert not d.events("deliver", queue_id=qid)
+
+    site.data_delay = 0.0
+    d.start()
+    got = site.wait_message(mid, timeout=15)
+    assert got.rcpt_tos == [RCPT]
+    d.wait_gone(qid)
