@@ -85,13 +85,14 @@ def test_queue_list_fields_of_a_new_message(relay):
     for key in ("address", "state", "attempts", "last_reply"):
         assert key in r, f"recipient lacks {key!r}: {r}"
     assert r["address"] == RCPT
-    # Delivery starts at once (and this rig's DNS does not answer), so a slow listing
-    # may already see the first attempt's deferral; the two states must agree.
+    # Delivery starts at once and this rig's next hop is down, so a slow listing may
+    # already see the message deferred (by an attempt, or parked while the route is
+    # down, which is no attempt of its own); the message and its recipient must agree.
     if m["state"] == "ready":
         assert m["attempts"] == 0 and r["state"] == "pending" and r["attempts"] == 0, m
     else:
-        assert m["state"] == "deferred" and r["state"] == "deferred" and r["attempts"] >= 1, m
-        assert r["last_reply"], m
+        assert m["state"] == "deferred" and r["state"] == "deferred", m
+        assert r["last_reply"] and m["last_reply"], m
 
 
 def test_queue_show_json_and_text(relay):
