@@ -152,12 +152,26 @@ awaitable<Result> on_reader(AdminContext& context, const Fn& fn) {
     co_return result;
 }
 
-RouteReportInputs report_inputs(AdminContext& c, const queue::RouteControls& controls, const queue::QueueCensus& census) {
+// The route report's inputs in the daemon: the agent's live state carries the route
+// controls (it owns them), so none are read from the spool; the queue depth comes from a
+// census on the reader thread. `explain` set: the explanation of that address instead.
+awaitable<json::array> route_report(AdminContext& c, const std::string& only_domain, const std::string* explain) {
+    const queue::Spool& spool = c.spool;
+    auto count = [&spool] { return queue::take_census(spool); };
+    const auto census = co_await on_reader<queue::QueueCensus>(c, count);
+    const queue::RouteControls controls;
     relay::DeliveryAgent& delivery = c.delivery;
-    return RouteReportInputs{c.config, c.routes, controls, census,
+    RouteReportInputs inputs{c.config, c.routes, controls, census,
                              [&delivery](const std::string& domain) -> std::optional<relay::RouteLiveState> {
                                  return delivery.live_state(domain);
                              }};
+    inputs.only_domain = only_domain;
+    if (!explain) {
+        auto routes = co_await describe_routes(c.dns, inputs);
+        co_return routes;
+    }
+    auto explanation = co_await explain_address(c.dns, inputs, *explain);
+    co_return json::array{std::move(explanation)};
 }
 
 awaitable<Response> metrics(AdminContext& c, const Request& request) {
@@ -249,22 +263,17 @@ awaitable<Response> log_get(AdminContext& c, const Request& request, const Targe
 }
 
 awaitable<Response> routes_get(AdminContext& c, const Request& request, const Target& t) {
-    const queue::Spool& spool = c.spool;
-    auto count = [&spool] { return queue::take_census(spool); };
-    auto census = co_await on_reader<queue::QueueCensus>(c, count);
-    const queue::RouteControls controls = queue::load_route_controls(spool);
-    const RouteReportInputs inputs = report_inputs(c, controls, census);
+    const std::string every;
     if (t.path.size() == 3) {
-        auto routes = co_await describe_routes(c.dns, inputs);
+        auto routes = co_await route_report(c, every, nullptr);
         co_return json_response(request, http::status::ok, list_of("routes", std::move(routes)));
     }
     std::string address = t.param("address");
     if (address.empty()) address = "postmaster@" + t.path[3];
-    auto explanation = co_await explain_address(c.dns, inputs, address);
+    auto items = co_await route_report(c, every, &address);
+    const auto& explanation = items.front().as_object();
     if (!explanation.contains("route"))
-        co_return error_response(request, http::status::bad_request, std::string(explanation["error"].as_string()));
-    json::array items;
-    items.push_back(std::move(explanation));
+        co_return error_response(request, http::status::bad_request, std::string(explanation.at("error").as_string()));
     co_return json_response(request, http::status::ok, list_of("routes", std::move(items)));
 }
 
@@ -296,13 +305,7 @@ awaitable<Response> route_change(AdminContext& c, const Request& request, const 
     }
     if (ec) co_return error_response(request, http::status::service_unavailable, "spool: " + ec.message());
     // The route as GET /api/v1/routes shows it now.
-    const queue::Spool& spool = c.spool;
-    auto count = [&spool] { return queue::take_census(spool); };
-    auto census = co_await on_reader<queue::QueueCensus>(c, count);
-    const queue::RouteControls controls = queue::load_route_controls(spool);
-    RouteReportInputs inputs = report_inputs(c, controls, census);
-    inputs.only_domain = domain;
-    auto routes = co_await describe_routes(c.dns, inputs);
+    auto routes = co_await route_report(c, domain, nullptr);
     co_return json_response(request, http::status::ok, list_of("routes", std::move(routes)));
 }
 

@@ -57,7 +57,10 @@ void Metrics::observe(const queue::LogEvent& event) {
         return;
     }
     if (kind != "deliver" && kind != "defer" && kind != "bounce" && kind != "expire") return;
-    PerNextHop& hop = next_hops_[std::string(field_text(fields, "next_hop"))];
+    const auto name = field_text(fields, "next_hop");
+    auto found = next_hops_.find(name);
+    if (found == next_hops_.end()) found = next_hops_.emplace(std::string(name), PerNextHop{}).first;
+    PerNextHop& hop = found->second;
     if (kind == "defer") ++hop.deferred;
     else if (kind == "bounce") ++hop.bounced;
     else if (kind == "expire") ++hop.expired;

@@ -51,7 +51,7 @@ private:
     mutable std::mutex mutex_;
     std::uint64_t received_ = 0;
     std::uint64_t rejects_ = 0;
-    std::map<std::string, PerNextHop> next_hops_;
+    std::map<std::string, PerNextHop, std::less<>> next_hops_;
 };
 
 // A label value escaped for the exposition format (backslash, quote, newline).

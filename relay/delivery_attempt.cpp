@@ -185,9 +185,9 @@ awaitable<bool> DeliveryAgent::deliver_one(Destination& dest, const std::string&
 
     // Stopping: the sessions were ended on purpose (no reply came back); the message
     // stays as it was and is tried again as soon as the daemon restarts.
-    const bool cut_short = !reached || std::all_of(result->recipient_replies.begin(), result->recipient_replies.end(),
-                                                   [](const RemoteReply& r) { return r.code == 0; });
-    if (stopping_ && cut_short) co_return false;
+    if (stopping_ && (!reached || std::all_of(result->recipient_replies.begin(), result->recipient_replies.end(),
+                                              [](const RemoteReply& r) { return r.code == 0; })))
+        co_return false;
     if (!reached) {
         all(RecipientState::deferred, last_failure.line(), last_failure.enhanced.empty() ? "4.4.1" : last_failure.enhanced);
         mark_down(dest, last_failure.line());

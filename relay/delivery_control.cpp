@@ -30,7 +30,7 @@ bool has_pending_in(const queue::Envelope& env, const std::string& domain) {
     });
 }
 
-queue::LogEvent operator_event(const char* kind, const queue::Envelope& env) {
+queue::LogEvent operator_event(std::string_view kind, const queue::Envelope& env) {
     queue::LogEvent event(kind);
     event.set("queue_id", env.queue_id).set("message_id", env.message_id).set("operator", true);
     return event;
@@ -104,11 +104,12 @@ awaitable<std::vector<std::string>> DeliveryAgent::act_on_messages(MessageAction
     }
 
     const auto now = queue::now_micros();
-    auto changed = std::make_shared<std::vector<std::string>>();
+    // changed[i]: found[i] was changed (flags, not ids: a domain may hold many thousands).
+    auto changed = std::make_shared<std::vector<char>>();
     queue::SpoolWriter::Operation op = [action, &found, now, changed](queue::SpoolWriteTxn& txn) {
-        changed->clear();  // the writer may run an operation twice
-        for (const auto& before : found) {
-            auto env = txn.find_envelope(before.queue_id);
+        changed->assign(found.size(), 0);  // the writer may run an operation twice
+        for (std::size_t i = 0; i < found.size(); ++i) {
+            auto env = txn.find_envelope(found[i].queue_id);
             if (!env) continue;
             if (action == MessageAction::remove) {
                 if (auto ec = txn.remove_message(env->queue_id)) return ec;
@@ -122,16 +123,18 @@ awaitable<std::vector<std::string>> DeliveryAgent::act_on_messages(MessageAction
                 env->next_attempt = now;
                 if (auto ec = txn.put_envelope(*env)) return ec;
             }
-            changed->push_back(env->queue_id);
+            (*changed)[i] = 1;
         }
         return std::error_code();
     };
     const auto ec = co_await spool_write(writer_, std::move(op));
     if (ec) co_return std::vector<std::string>{};
-    const char* kind = action == MessageAction::remove ? "delete" : action == MessageAction::hold ? "hold" : "release";
-    for (const auto& env : found) {
-        if (std::find(changed->begin(), changed->end(), env.queue_id) == changed->end()) continue;
-        auto event = operator_event(kind, env);
+    std::vector<std::string> touched;
+    for (std::size_t i = 0; i < found.size(); ++i) {
+        if (!(*changed)[i]) continue;
+        const queue::Envelope& env = found[i];
+        touched.push_back(env.queue_id);
+        auto event = operator_event(to_string(action), env);
         if (action == MessageAction::remove) {
             boost::json::array recipients;
             for (const auto& r : env.recipients)
@@ -142,7 +145,7 @@ awaitable<std::vector<std::string>> DeliveryAgent::act_on_messages(MessageAction
         if (action == MessageAction::release) dispatch(env.queue_id);
         else scheduler_.remove(env.queue_id);  // a delivery already running finds it held or gone
     }
-    co_return *changed;
+    co_return touched;
 }
 
 // Every recipient not final (within `domain` when given) fails now with 5.0.0, and the
