@@ -63,10 +63,11 @@ public:
 
     // Operator control (relay/delivery_control.cpp), called on the io_context's thread.
     // The queue ids of messages with a recipient not yet final in `domain` (every
-    // queued message when domain is "").
+    // queued message when domain is ""). Reads the spool only: any thread may call it.
     std::vector<std::string> messages_for(const std::string& domain) const;
     // Does `action` to each message that exists (and, for bounce with a domain, only to
-    // that domain's recipients); returns the ids it touched and logs each action.
+    // that domain's recipients); returns the ids it touched and logs each action. Many
+    // messages go in chunks, one spool transaction each, so intake is not held up.
     // (Coroutine parameters are references: GCC 12 destroys by-value ones twice.)
     boost::asio::awaitable<std::vector<std::string>> act_on_messages(MessageAction action,
                                                                      const std::vector<std::string>& ids,
@@ -110,7 +111,8 @@ private:
     void log_dsn(const queue::FateDecision& decision, const queue::Envelope& about);
     boost::asio::awaitable<std::error_code> store_control(const std::string& domain);
     void apply_next_hop(Destination& dest, const routing::NextHop& next_hop, bool overridden);
-    boost::asio::awaitable<void> bounce_messages(std::vector<std::string>& ids, const std::string& domain);
+    boost::asio::awaitable<bool> act_on_chunk(MessageAction action, std::vector<std::string>& ids);
+    boost::asio::awaitable<bool> bounce_messages(std::vector<std::string>& ids, const std::string& domain);
 
     boost::asio::io_context& io_;
     const conf::Config& config_;

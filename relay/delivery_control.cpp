@@ -7,6 +7,7 @@
 // references (by-value ones are destroyed twice); see delivery_agent.cpp.
 #include <algorithm>
 #include <set>
+#include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
 #include "queue/queue_id.h"
@@ -23,6 +24,10 @@ using queue::is_final;
 namespace {
 
 constexpr const char* kOperatorBounce = "5.0.0 message bounced by the operator";
+// A domain-wide action over a big queue goes this many messages per spool transaction:
+// intake's commits get their turn between two, and a bounce holds only this many
+// messages' contents at once (for their DSNs).
+constexpr std::size_t kActionChunk = 1000;
 
 bool has_pending_in(const queue::Envelope& env, const std::string& domain) {
     return std::any_of(env.recipients.begin(), env.recipients.end(), [&](const queue::Recipient& r) {
@@ -72,11 +77,31 @@ awaitable<std::vector<std::string>> DeliveryAgent::act_on_messages(MessageAction
                                                                    const std::vector<std::string>& ids,
                                                                    const std::string& domain_name) {
     const std::string domain = routing::lowercase_ascii(domain_name);
-    if (action == MessageAction::bounce) {
-        std::vector<std::string> bounced = ids;
-        co_await bounce_messages(bounced, domain);
-        co_return bounced;
+    std::vector<std::string> touched;
+    for (std::size_t start = 0; start < ids.size() && !stopping_; start += kActionChunk) {
+        std::vector<std::string> chunk(ids.begin() + static_cast<std::ptrdiff_t>(start),
+                                       ids.begin() + static_cast<std::ptrdiff_t>(std::min(ids.size(), start + kActionChunk)));
+        bool failed = false;
+        if (action == MessageAction::bounce) {
+            failed = co_await bounce_messages(chunk, domain);  // leaves the bounced ids in chunk
+        } else {
+            failed = co_await act_on_chunk(action, chunk);
+        }
+        touched.insert(touched.end(), chunk.begin(), chunk.end());
+        // What a failed transaction (a full spool) did not change stays as it was; the
+        // later chunks would meet the same disk.
+        if (failed) break;
+        // A flush does not wait for the spool: let the sessions have the thread between
+        // two chunks all the same.
+        auto yield = asio::post(io_, asio::use_awaitable);
+        co_await std::move(yield);
     }
+    co_return touched;
+}
+
+// One chunk of act_on_messages (not bounce): on return `ids` holds the ids it changed.
+// True when the spool refused the chunk's transaction.
+awaitable<bool> DeliveryAgent::act_on_chunk(MessageAction action, std::vector<std::string>& ids) {
     // The envelopes as they are now; what is gone (delivered meanwhile) is not touched.
     std::vector<queue::Envelope> found;
     for (const auto& id : ids)
@@ -100,7 +125,8 @@ awaitable<std::vector<std::string>> DeliveryAgent::act_on_messages(MessageAction
             log_route(*dest, "up", "operator flush");
         }
         for (const auto& id : touched) dispatch(id);
-        co_return touched;
+        ids = std::move(touched);
+        co_return false;
     }
 
     const auto now = queue::now_micros();
@@ -128,12 +154,12 @@ awaitable<std::vector<std::string>> DeliveryAgent::act_on_messages(MessageAction
         return std::error_code();
     };
     const auto ec = co_await spool_write(writer_, std::move(op));
-    if (ec) co_return std::vector<std::string>{};
-    std::vector<std::string> touched;
+    ids.clear();
+    if (ec) co_return true;
     for (std::size_t i = 0; i < found.size(); ++i) {
         if (!(*changed)[i]) continue;
         const queue::Envelope& env = found[i];
-        touched.push_back(env.queue_id);
+        ids.push_back(env.queue_id);
         auto event = operator_event(to_string(action), env);
         if (action == MessageAction::remove) {
             boost::json::array recipients;
@@ -145,12 +171,13 @@ awaitable<std::vector<std::string>> DeliveryAgent::act_on_messages(MessageAction
         if (action == MessageAction::release) dispatch(env.queue_id);
         else scheduler_.remove(env.queue_id);  // a delivery already running finds it held or gone
     }
-    co_return touched;
+    co_return false;
 }
 
 // Every recipient not final (within `domain` when given) fails now with 5.0.0, and the
-// sender gets a DSN, exactly as if the next hop had refused them.
-awaitable<void> DeliveryAgent::bounce_messages(std::vector<std::string>& ids, const std::string& domain) {
+// sender gets a DSN, exactly as if the next hop had refused them. On return `ids` holds
+// the ids bounced; true when the spool refused the transaction.
+awaitable<bool> DeliveryAgent::bounce_messages(std::vector<std::string>& ids, const std::string& domain) {
     struct Job {
         queue::Envelope before;
         std::string content;
@@ -185,7 +212,7 @@ awaitable<void> DeliveryAgent::bounce_messages(std::vector<std::string>& ids, co
         return std::error_code();
     };
     const auto ec = co_await spool_write(writer_, std::move(op));
-    if (ec) co_return;
+    if (ec) co_return true;
     for (const auto& job : *jobs) {
         if (!job.decision.found) continue;
         ids.push_back(job.before.queue_id);
@@ -206,6 +233,7 @@ awaitable<void> DeliveryAgent::bounce_messages(std::vector<std::string>& ids, co
             wake_timer();
         }
     }
+    co_return false;
 }
 
 // --- routes ----------------------------------------------------------------------------

@@ -7,6 +7,7 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/read.hpp>
+#include <limits>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
 #include <boost/json/parse.hpp>
@@ -72,9 +73,13 @@ std::optional<AdminResponse> exchange(const conf::Config& config, http::verb met
     }
     http::write(stream, request, ec);
     beast::flat_buffer buffer;
-    http::response<http::string_body> response;
-    if (!ec) http::read(stream, buffer, response, ec);
+    http::response_parser<http::string_body> parser;
+    // A domain-wide action names every message it touched: some 30 MiB for a million,
+    // beyond Beast's default limit of 8 MiB. The daemon is ours and on loopback.
+    parser.body_limit(std::numeric_limits<std::uint64_t>::max());
+    if (!ec) http::read(stream, buffer, parser, ec);
     if (ec) fail("the admin API at " + where + " did not answer (" + ec.message() + ")", 1);
+    const auto& response = parser.get();
 
     AdminResponse result;
     result.status = response.result_int();

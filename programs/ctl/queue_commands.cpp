@@ -101,11 +101,20 @@ int queue_control(const Invocation& inv, const conf::Config& config, const std::
     if (inv.json) {
         print_json_list("messages", std::move(touched));
     } else {
+        // A domain-wide action may touch a million messages: the count, and the ids only
+        // while they fit on a line (--json and the log have them all).
+        constexpr std::size_t kListedIds = 20;
         std::cout << action << ": " << touched.size() << (touched.size() == 1 ? " message" : " messages");
-        for (const auto& item : touched)
+        std::size_t listed = 0;
+        for (const auto& item : touched) {
+            if (listed == kListedIds) break;
             if (item.is_object())
-                if (const auto* id = item.as_object().if_contains("queue_id"); id && id->is_string())
+                if (const auto* id = item.as_object().if_contains("queue_id"); id && id->is_string()) {
                     std::cout << " " << id->as_string().c_str();
+                    ++listed;
+                }
+        }
+        if (touched.size() > listed) std::cout << " and " << touched.size() - listed << " more (--json lists them all)";
         std::cout << "\n";
     }
     return status;

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import pytest
 
 from delivery_rig import INBOUND, SENDER_DOMAIN, DeliveryDaemon, MailSite, Rig, mid_of, sender, wait_dsn, wait_until
-from edgerelay_harness import ROUTE_DOMAIN, make_message, program, strip_angle
+from edgerelay_harness import ROUTE_DOMAIN, make_message, program, strip_angle, unique
 from test_admin_api import (BETA_HOP, BETA_IP, DEAD_HOP, DEFER, LONG_BACKOFF, MX1, OPS_HOP, TTL,
                             Msg, accept, add_token, attach_output, call, deferred, module_env, not_delivered, route_events,
                             routes_api, send, show_api)
@@ -33,6 +33,7 @@ C_RHOLD, C_SOFT, C_LOG = "c-routehold.example", "c-soft.example", "c-log.example
 C_OPS = [C_LIST_A, C_LIST_B, C_SHOW, C_SUM, C_FLUSH1, C_FLUSH2, C_FLUSH3, C_HOLD, C_HOLD_DOM, C_DELETE,
          C_DELETE_DOM, C_BOUNCE, C_BOUNCE_DOM, C_RHOLD, C_SOFT, C_LOG]
 C_OVER = "c-override.example"  # -> DEAD_HOP, set to BETA_HOP
+C_MASS = "c-mass.example"  # -> DEAD_HOP: thousands of messages wait for the domain-wide actions
 
 
 @dataclass
@@ -49,7 +50,7 @@ class Env:
 def env(request, tmp_path_factory, binaries):
     routes = ([{"domain": ROUTE_DOMAIN, "next_hop": INBOUND}]
               + [{"domain": dom, "next_hop": OPS_HOP} for dom in C_OPS]
-              + [{"domain": C_OVER, "next_hop": DEAD_HOP}])
+              + [{"domain": C_OVER, "next_hop": DEAD_HOP}, {"domain": C_MASS, "next_hop": DEAD_HOP}])
     yield from module_env(request, tmp_path_factory, "ctl-control", routes)
 
 
@@ -267,6 +268,46 @@ def test_queue_delete_by_ids_and_domain(env):
         assert not [r for r in env.senders.messages() if m.mid.encode() in r.content], "a DSN for a deleted message"
     assert listed(d)[keep.qid]["state"] == "deferred"
     ok(d, "queue", "delete", keep.qid)
+
+
+def test_domain_actions_on_more_messages_than_one_chunk(env):
+    """A domain-wide action goes 1,000 messages per spool transaction: 2,500 messages are
+    all held, released and deleted, each action logged once per message; the text output
+    counts them and lists only the first 20 ids; --json lists every one."""
+    d = env.d
+    n = 2500
+    c = d.session()
+    qids = []
+    try:
+        for _ in range(n):
+            s, rcpt = sender(), f"{unique('mass')}@{C_MASS}"
+            qids.append(c.send_message(s, [rcpt], make_message(mid_of("mass"), sender=s, to=rcpt)))
+        c.cmd("QUIT")
+    finally:
+        c.close()
+    wait_until(lambda: len(listed(d, "--domain", C_MASS)) == n or None, 30, f"{n} messages for {C_MASS} queued")
+
+    out = ok(d, "queue", "hold", "--domain", C_MASS).strip()
+    assert out.startswith(f"hold: {n} messages ") and out.endswith(f" and {n - 20} more (--json lists them all)"), out
+    shown = re.findall(r"\b[0-9A-F]{16}\b", out)
+    assert len(shown) == 20 and set(shown) <= set(qids), out
+    held = listed(d, "--domain", C_MASS, "--state", "held")
+    assert set(held) == set(qids), f"{len(set(qids) - set(held))} of {n} not held"
+
+    released = ok_json(d, "queue", "release", "--domain", C_MASS, key="messages")
+    assert sorted(m["queue_id"] for m in released) == sorted(qids)
+    assert not listed(d, "--domain", C_MASS, "--state", "held")
+
+    deleted = ok_json(d, "queue", "delete", "--domain", C_MASS, key="messages")
+    assert sorted(m["queue_id"] for m in deleted) == sorted(qids)
+    assert listed(d, "--domain", C_MASS) == {}
+    wanted = set(qids)
+    for kind in ("hold", "release", "delete"):
+        def logged():
+            return sorted(e["queue_id"] for e in d.events(kind) if e.get("queue_id") in wanted)
+        # the log file is written a moment after the reply
+        wait_until(lambda: len(logged()) >= n or None, 10, f"{n} {kind} events in {d.log_path}")
+        assert logged() == sorted(qids), f"{kind}: {len(logged())} events for {n} messages"
 
 
 def test_queue_bounce_by_ids_and_domain(env):
