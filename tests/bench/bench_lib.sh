@@ -15,6 +15,7 @@ BENCH_DRIVER=$(basename "$0")   # named in the generated configurations
 
 BG_PIDS=()          # processes started here, stopped by PID at exit
 POSTFIX_DIRS=()     # private Postfix instances (config directories) to stop at exit
+MEMORY_DIRS=()      # scratch directories on tmpfs, removed at exit even with BENCH_KEEP=1
 WORK=""
 RESULTS=""
 USED_PORTS=" "
@@ -57,6 +58,7 @@ cleanup() {
     trap - EXIT INT TERM
     for d in "${POSTFIX_DIRS[@]}"; do pf_stop "$d"; done
     for p in "${BG_PIDS[@]}"; do stop_pid "$p"; done
+    for d in "${MEMORY_DIRS[@]}"; do rm -rf -- "$d"; done
     if [[ -n "$WORK" && -d "$WORK" ]]; then
         if [[ "$BENCH_KEEP" == 1 ]]; then
             log "scratch directory kept: $WORK"
@@ -215,10 +217,12 @@ pf_postqueue_count() {  # pf_postqueue_count CONFIG_DIR: lines of postqueue -j (
 
 # er_launch NAME PORT ADMIN_PORT NEXT_HOP PER_IP MAX_CONN [EXTRA_TOML]: edgerelayd under
 # $WORK/NAME, listening on 127.0.0.1:PORT, one route for $RCPT_DOMAIN; EXTRA_TOML goes
-# before the route. Sets ER_PID, ER_CONF, ER_LOG.
+# before the route. Sets ER_PID, ER_CONF, ER_LOG. ER_SPOOL_DIR, when set, is where the
+# spool goes instead of $WORK/NAME/spool.
 er_launch() {
     local name=$1 port=$2 admin=$3 hop=$4 per_ip=$5 maxc=$6 extra=${7:-} base=$WORK/$1
-    mkdir -p "$base/spool" "$base/log"
+    local spool=${ER_SPOOL_DIR:-$base/spool}
+    mkdir -p "$spool" "$base/log"
     ER_CONF=$base/edgerelay.toml
     ER_LOG=$base/log/edgerelay.log
     cat >"$ER_CONF" <<EOF
@@ -231,7 +235,7 @@ max_connections_per_ip = $per_ip
 relay_networks = ["127.0.0.0/8"]
 
 [spool]
-path = "$base/spool"
+path = "$spool"
 max_size = "16GiB"
 
 [log]

@@ -220,6 +220,10 @@ def report(path):
     rounds = len(res.get("ceiling_rate", res.get("postfix_rate", res.get("edgerelay_rate", [1]))))
     lines = []
     p = lines.append
+
+    def ratio(a, b):
+        return None if a is None or b is None or b == 0 else a / b
+
     p("")
     p("==================== edgerelay intake benchmark ====================")
     for k in ("date", "host", "cpus", "kernel", "loadavg_start", "loadavg_end", "filesystem", "postfix_version", "postfix_down", "edgerelay_bin",
@@ -235,6 +239,9 @@ def report(path):
     p(f"     smtp-source -> smtp-sink (tools ceiling)   {_fmt(ceiling, digits=0):>10}")
     p(f"     smtp-source -> Postfix, destination down   {_fmt(pf, digits=0):>10}   queued {res.get('postfix_queued', ['n/a'])[-1]} ({res.get('postfix_valid', ['n/a'])[-1]})")
     p(f"     smtp-source -> edgerelay, destination down {_fmt(er, digits=0):>10}   queued {res.get('edgerelay_queued', ['n/a'])[-1]} ({res.get('edgerelay_valid', ['n/a'])[-1]})")
+    tmpfs = g("edgerelay_tmpfs_rate")
+    if tmpfs is not None:
+        p(f"     diagnostic, not durable: edgerelay, spool on tmpfs {_fmt(tmpfs, digits=0):>4}   ({_fmt(ratio(tmpfs, pf), 'x', 2)} Postfix; the gap to the line above is waiting for the disk)")
     cpu = [(w, g(f"{w}_cpu_per_msg_us")) for w in ("ceiling", "postfix", "edgerelay")]
     if any(v is not None for _, v in cpu):
         names = {"ceiling": "smtp-sink", "postfix": "Postfix (all processes)", "edgerelay": "edgerelayd"}
@@ -268,9 +275,6 @@ def report(path):
     p("")
     p("  Ratios (same run)")
 
-    def ratio(a, b):
-        return None if a is None or b is None or b == 0 else a / b
-
     r = ratio(er, pf)
     p(f"     edgerelay / Postfix intake        {_fmt(r, 'x', 2):>9}   target >= 8x    {_verdict(r, lambda x: x >= 8)}")
     r = ratio(er, ceiling)
@@ -294,7 +298,7 @@ def report(path):
     if rounds > 1:
         p("")
         p("  Every round:")
-        for k in ("ceiling_rate", "postfix_rate", "edgerelay_rate", "postfix_lat_p99", "edgerelay_lat_p99"):
+        for k in ("ceiling_rate", "postfix_rate", "edgerelay_rate", "edgerelay_tmpfs_rate", "postfix_lat_p99", "edgerelay_lat_p99"):
             if k in res:
                 p(f"     {k:<20} {' '.join(res[k])}")
     invalid = [k for k, v in res.items() if k.endswith("_valid") and any(x != "valid" for x in v)]

@@ -8,6 +8,9 @@
 #   ceiling    smtp-source -> smtp-sink on loopback: what the load tools alone manage
 #   postfix    smtp-source -> a private Postfix instance whose relayhost is down
 #   edgerelay  smtp-source -> edgerelayd whose route's next hop is down
+#   edgerelay-tmpfs  the same with the spool on tmpfs (/dev/shm), where fdatasync costs
+#              nothing: NOT durable and not a result, a diagnostic of how much of the
+#              time per message is the disk's (commit latency) rather than edgerelayd's
 #   latency    one session each, end of data -> 250, p50/p99; Postfix and edgerelay take
 #              turns in blocks of BENCH_LATENCY_BLOCK messages (same noise for both)
 #              (= latency-postfix latency-edgerelay)
@@ -29,7 +32,7 @@
 #   BENCH_IDLE_CONNECTIONS=10000  idle connections to edgerelayd
 #   BENCH_IDLE_SOURCES=100      source addresses 127.0.0.1..127.0.0.N for them
 #   BENCH_POSTFIX_IDLE=50       idle connections to Postfix (0 = skip; < process limit 100)
-#   BENCH_PHASES="ceiling postfix edgerelay latency idle"
+#   BENCH_PHASES="ceiling postfix edgerelay edgerelay-tmpfs latency idle"
 #   BENCH_POSTFIX_DOWN=relayhost  how Postfix's destination is down: "relayhost" (relayhost
 #                               [127.0.0.2]:2599, nothing listens: qmgr and smtp try and
 #                               defer, like a real outage) or "defer" (defer_transports=smtp:
@@ -60,7 +63,7 @@ BENCH_IDLE_CONNECTIONS=${BENCH_IDLE_CONNECTIONS:-10000}
 BENCH_IDLE_SOURCES=${BENCH_IDLE_SOURCES:-100}
 BENCH_POSTFIX_IDLE=${BENCH_POSTFIX_IDLE:-50}
 BENCH_POSTFIX_DOWN=${BENCH_POSTFIX_DOWN:-relayhost}
-BENCH_PHASES=${BENCH_PHASES:-ceiling postfix edgerelay latency idle}
+BENCH_PHASES=${BENCH_PHASES:-ceiling postfix edgerelay edgerelay-tmpfs latency idle}
 EDGERELAY_BIN_DIR=${EDGERELAY_BIN_DIR:-$REPO/build/programs}
 BENCH_TMPDIR=${BENCH_TMPDIR:-/tmp}
 BENCH_KEEP=${BENCH_KEEP:-0}
@@ -97,7 +100,7 @@ for p in $BENCH_PHASES; do
     case $p in
     latency) PHASES+=" latency-postfix latency-edgerelay" ;;
     idle) PHASES+=" idle-postfix idle-edgerelay" ;;
-    ceiling | postfix | edgerelay | latency-postfix | latency-edgerelay | idle-postfix | idle-edgerelay) PHASES+=" $p" ;;
+    ceiling | postfix | edgerelay | edgerelay-tmpfs | latency-postfix | latency-edgerelay | idle-postfix | idle-edgerelay) PHASES+=" $p" ;;
     *) die "unknown phase '$p' in BENCH_PHASES" ;;
     esac
 done
@@ -108,7 +111,7 @@ done
 for t in "$SMTP_SOURCE" "$SMTP_SINK" "$POSTFIX" "$POSTQUEUE" "$PY"; do
     [[ -x "$t" ]] || die "missing $t"
 done
-if has_phase edgerelay || has_phase latency-edgerelay || has_phase idle-edgerelay; then
+if has_phase edgerelay || has_phase edgerelay-tmpfs || has_phase latency-edgerelay || has_phase idle-edgerelay; then
     [[ -x "$EDGERELAYD" && -x "$EDGERELAYCTL" ]] ||
         die "edgerelayd/edgerelayctl not found in EDGERELAY_BIN_DIR=$EDGERELAY_BIN_DIR (build them, or set BENCH_PHASES)"
 fi
@@ -269,25 +272,43 @@ phase_postfix() {
     pf_stop "$dir"
 }
 
-phase_edgerelay() {
-    local round=$1
+# er_intake NAME PREFIX: one edgerelay intake phase, recorded as PREFIX_*
+er_intake() {
+    local name=$1 prefix=$2
     next_port; local port=$PORT
     next_port; local admin=$PORT
-    er_start "edgerelay-intake-$round" "$port" "$admin" 1000 10000
+    er_start "$name" "$port" "$admin" 1000 10000
     local pid=$ER_PID conf=$ER_CONF c0 c1
     c0=$($UTIL cpu-seconds "$pid")
-    run_source "$port" "edgerelay-intake-$round"
+    run_source "$port" "$name"
     c1=$($UTIL cpu-seconds "$pid" 2>/dev/null || echo "$c0")
     if [[ $SOURCE_RC == 0 ]]; then
-        record edgerelay_rate "$RATE"
-        record edgerelay_cpu_per_msg_us "$(cpu_per_msg "$c0" "$c1" "$BENCH_MESSAGES")"
-        er_verify edgerelay "$conf" "$BENCH_MESSAGES" "$pid"
+        record "${prefix}_rate" "$RATE"
+        record "${prefix}_cpu_per_msg_us" "$(cpu_per_msg "$c0" "$c1" "$BENCH_MESSAGES")"
+        er_verify "$prefix" "$conf" "$BENCH_MESSAGES" "$pid"
     else
-        record edgerelay_valid "INVALID(smtp-source-exit-$SOURCE_RC)"
-        tail -20 "$WORK/edgerelay-intake-$round/stderr" >&2
+        record "${prefix}_valid" "INVALID(smtp-source-exit-$SOURCE_RC)"
+        tail -20 "$WORK/$name/stderr" >&2
     fi
-    log "edgerelay-intake-$round: VmRSS after intake $($UTIL proc-mem "$pid" | awk '{printf "%.1f MiB", $1/1024}')"
+    log "$name: VmRSS after intake $($UTIL proc-mem "$pid" | awk '{printf "%.1f MiB", $1/1024}')"
     stop_pid "$pid" edgerelayd
+}
+
+phase_edgerelay() { er_intake "edgerelay-intake-$1" edgerelay; }
+
+# The edgerelay phase again with the spool on tmpfs: every sync returns at once, so the
+# gap between the two rates is what waiting for the disk costs. Recorded apart
+# (edgerelay_tmpfs_*), never used in a ratio with a target.
+phase_edgerelay_tmpfs() {
+    if [[ "$(df -T /dev/shm 2>/dev/null | awk 'NR==2 {print $2}')" != tmpfs ]]; then
+        log "edgerelay-tmpfs: /dev/shm is not a tmpfs here; phase skipped"
+        return
+    fi
+    local spool
+    spool=$(mktemp -d /dev/shm/edgerelay-bench-spool.XXXXXX) || die "mktemp in /dev/shm"
+    MEMORY_DIRS+=("$spool")
+    ER_SPOOL_DIR=$spool er_intake edgerelay-tmpfs edgerelay_tmpfs
+    rm -rf "$spool"
 }
 
 # latency_record WHO FILE: records WHO_lat_* from accept_latency.py's output; sets LAT_ACCEPTED
@@ -424,6 +445,7 @@ for ((r = 1; r <= BENCH_ROUNDS; r++)); do
         has_phase edgerelay && phase_edgerelay "$r"
         has_phase postfix && phase_postfix "$r"
     fi
+    has_phase edgerelay-tmpfs && phase_edgerelay_tmpfs
 done
 if has_phase latency-postfix || has_phase latency-edgerelay; then
     phase_latency   # idle-postfix runs on its Postfix instance afterwards
