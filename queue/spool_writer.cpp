@@ -21,7 +21,7 @@ SpoolWriter::SpoolWriter(Spool& spool) : spool_(spool) { thread_ = std::thread([
 
 SpoolWriter::~SpoolWriter() { stop(); }
 
-void SpoolWriter::submit(Operation op, Completion done) {
+void SpoolWriter::submit(Operation op, Completion done, Lane lane) {
     std::unique_lock lock(mutex_);
     if (stopping_) {
         lock.unlock();
@@ -29,10 +29,10 @@ void SpoolWriter::submit(Operation op, Completion done) {
         if (done) done(SpoolError::closed);
         return;
     }
-    // The writer waits only while the queue is empty, so only the first arrival needs
+    // The writer waits only while both lanes are empty, so only the first arrival needs
     // to wake it; the rest ride along with that batch or the next.
-    const bool was_empty = pending_.empty();
-    pending_.push_back(Pending{std::move(op), std::move(done)});
+    const bool was_empty = intake_pending_.empty() && background_pending_.empty();
+    (lane == Lane::intake ? intake_pending_ : background_pending_).push_back(Pending{std::move(op), std::move(done)});
     lock.unlock();
     if (was_empty) wake_.notify_one();
 }
@@ -93,9 +93,13 @@ void SpoolWriter::run() {
     for (;;) {
         {
             std::unique_lock lock(mutex_);
-            wake_.wait(lock, [this] { return stopping_ || !pending_.empty(); });
+            wake_.wait(lock, [this] { return stopping_ || !intake_pending_.empty() || !background_pending_.empty(); });
             if (stopping_) break;
-            batch.swap(pending_);
+            for (auto* lane : {&intake_pending_, &background_pending_})
+                for (std::size_t i = 0; i < max_batch_per_lane && !lane->empty(); ++i) {
+                    batch.push_back(std::move(lane->front()));
+                    lane->pop_front();
+                }
         }
         const std::size_t n = batch.size();
         results.assign(n, std::error_code{});
@@ -172,7 +176,9 @@ void SpoolWriter::run() {
     std::deque<Pending> left;
     {
         std::lock_guard lock(mutex_);
-        left.swap(pending_);
+        left.swap(intake_pending_);
+        for (auto& p : background_pending_) left.push_back(std::move(p));
+        background_pending_.clear();
     }
     for (auto& p : left) {
         if (!p.done) continue;

@@ -12,18 +12,22 @@ namespace edgerelay::relay {
 
 namespace asio = boost::asio;
 
-asio::awaitable<std::error_code> spool_write(queue::SpoolWriter& writer, queue::SpoolWriter::Operation op) {
-    auto initiate = [&writer](auto handler, queue::SpoolWriter::Operation operation) {
+asio::awaitable<std::error_code> spool_write(queue::SpoolWriter& writer, queue::SpoolWriter::Operation op,
+                                             queue::SpoolWriter::Lane lane) {
+    auto initiate = [&writer, lane](auto handler, queue::SpoolWriter::Operation operation) {
         using Handler = decltype(handler);
         auto work = asio::make_work_guard(asio::get_associated_executor(handler));
         auto shared = std::make_shared<std::pair<Handler, decltype(work)>>(std::move(handler), std::move(work));
-        writer.submit(std::move(operation), [shared](std::error_code ec) {
-            auto ex = shared->second.get_executor();
-            asio::post(ex, [shared, ec]() mutable {
-                shared->second.reset();
-                std::move(shared->first)(ec);
-            });
-        });
+        writer.submit(
+            std::move(operation),
+            [shared](std::error_code ec) {
+                auto ex = shared->second.get_executor();
+                asio::post(ex, [shared, ec]() mutable {
+                    shared->second.reset();
+                    std::move(shared->first)(ec);
+                });
+            },
+            lane);
     };
     co_return co_await asio::async_initiate<const asio::use_awaitable_t<>, void(std::error_code)>(
         initiate, asio::use_awaitable, std::move(op));
@@ -35,7 +39,7 @@ asio::awaitable<std::error_code> commit_message(queue::SpoolWriter& writer, queu
     // such temporaries twice across the suspension.
     queue::SpoolWriter::Operation op = [env = std::move(envelope), data = std::move(content)](
                                            queue::SpoolWriteTxn& txn) { return txn.put_message(env, data); };
-    co_return co_await spool_write(writer, std::move(op));
+    co_return co_await spool_write(writer, std::move(op), queue::SpoolWriter::Lane::intake);
 }
 
 }  // namespace edgerelay::relay

@@ -239,6 +239,45 @@ TEST_F(SpoolWriterTest, AFailingOperationDoesNotStopTheOthers) {
     EXPECT_EQ(writer.operations(), 3u);               // gate, a, c
 }
 
+// A backlog of background writes (a failover's delivery records) delays an intake
+// commit by one bounded batch, not by the whole backlog; the backlog keeps its order.
+TEST_F(SpoolWriterTest, IntakeGoesBeforeABacklogOfBackgroundWrites) {
+    Spool spool(spool_path(), map_256m, Spool::Mode::read_write);
+    SpoolWriter writer(spool);
+    Gate gate;
+    Completions done;
+    std::mutex order_mutex;
+    std::vector<std::string> order;  // completions, as the writer called them
+    auto noting = [&](const std::string& name) {
+        return [&, name, inner = done.make()](std::error_code ec) {
+            {
+                std::lock_guard lock(order_mutex);
+                order.push_back(name);
+            }
+            inner(ec);
+        };
+    };
+    writer.submit(gate.op(), noting("gate"));
+    gate.wait_entered();
+    constexpr std::size_t backlog = 1000;
+    for (std::size_t i = 0; i < backlog; ++i) writer.submit(put_op(new_queue_id()), noting("bg" + std::to_string(i)));
+    const auto id = new_queue_id();
+    writer.submit(put_op(id), noting("intake"), SpoolWriter::Lane::intake);
+    gate.release();
+    ASSERT_TRUE(done.wait_for(backlog + 2));
+    EXPECT_EQ(done.errors(), 0u);
+
+    ASSERT_EQ(order.size(), backlog + 2);
+    EXPECT_EQ(order[0], "gate");
+    EXPECT_EQ(order[1], "intake");  // first in the first batch after the gate
+    for (std::size_t i = 0; i < backlog; ++i) ASSERT_EQ(order[i + 2], "bg" + std::to_string(i));
+    // the gate's batch, then the backlog at most max_batch_per_lane at a time
+    const auto per = SpoolWriter::max_batch_per_lane;
+    EXPECT_EQ(writer.batches(), 1u + (backlog + per - 1) / per);
+    EXPECT_EQ(spool.find_content(id), content_for(id));
+    EXPECT_EQ(spool.stats().messages, backlog + 1);
+}
+
 TEST_F(SpoolWriterTest, FullMapFailsOnlyWhatDoesNotFit) {
     const auto path = spool_path();
     std::vector<std::string> ids;
@@ -367,6 +406,9 @@ TEST_F(SpoolWriterTest, ReadOnlySpoolAnswersIo) {
 // completion fires (that is when intake would answer 250); the parent kills it with
 // SIGKILL at a random point, reopens the spool and finds every reported message.
 TEST_F(SpoolWriterTest, AcknowledgedMessagesSurviveSigkill) {
+    // Five rounds of up to 8,000 messages of two pages each: a map of 256 MiB can fill
+    // up, and a full spool's refusal would read as a failed commit here.
+    constexpr std::uint64_t map_1g = 1ull << 30;
     const auto path = spool_path();
     std::mt19937 rng(std::random_device{}());
     std::size_t total_acked = 0;
@@ -378,7 +420,7 @@ TEST_F(SpoolWriterTest, AcknowledgedMessagesSurviveSigkill) {
         if (pid == 0) {
             close(fds[0]);
             try {
-                Spool spool(path, map_256m, Spool::Mode::read_write);
+                Spool spool(path, map_1g, Spool::Mode::read_write);
                 SpoolWriter writer(spool);
                 std::vector<std::thread> sessions;
                 for (int t = 0; t < 4; ++t)
@@ -439,7 +481,7 @@ TEST_F(SpoolWriterTest, AcknowledgedMessagesSurviveSigkill) {
             ASSERT_NE(line[0], 'E') << "a commit failed in the child: " << line;
             acked.push_back(line);
         }
-        Spool spool(path, map_256m, Spool::Mode::read_write);
+        Spool spool(path, map_1g, Spool::Mode::read_write);
         for (const auto& id : acked) {
             ASSERT_TRUE(spool.find_envelope(id)) << "round " << round << ": acknowledged " << id << " is lost";
             ASSERT_EQ(spool.find_content(id), content_for(id)) << id;
