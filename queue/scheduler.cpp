@@ -59,10 +59,16 @@ std::vector<std::string> Scheduler::pull_destination(const std::string& destinat
     std::vector<std::string> pulled;
     auto d = by_destination_.find(destination);
     if (d == by_destination_.end()) return pulled;
-    pulled.assign(d->second.begin(), d->second.end());
-    for (const auto& id : pulled) remove(id);
-    // Oldest first: queue ids grow with arrival time.
+    // The whole set leaves at once; each message is then taken out of the time order and,
+    // if it has other destinations too, out of their sets. (At the moment of a failover
+    // this runs on the io thread for every message the site holds.) Oldest first, which
+    // is also roughly the time order: queue ids grow with arrival time, and erasing in
+    // that order walks the time index instead of jumping about it.
+    pulled.assign(std::make_move_iterator(d->second.begin()), std::make_move_iterator(d->second.end()));
+    by_destination_.erase(d);
     std::sort(pulled.begin(), pulled.end());
+    for (const auto& id : pulled)
+        if (auto it = entries_.find(id); it != entries_.end()) erase(it);
     return pulled;
 }
 
