@@ -3,13 +3,16 @@
 #include <sys/resource.h>
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/asio/ssl/context.hpp>
 #include <csignal>
+#include <cstdlib>
 #include <cstring>
 #include <iostream>
 #include <string>
+#include <thread>
 
 #include "admin/admin_server.h"
 #include "admin/metrics.h"
@@ -114,12 +117,19 @@ int main(int argc, char** argv) {
             metrics.observe(event);
         });
 
+        // Two threads of Asio: intake (SMTP sessions) on its own, delivery and the admin
+        // API on the other. A failover that moves a few hundred thousand queued messages
+        // keeps the delivery thread busy for seconds; a client's next reply must not wait
+        // for that (Postfix keeps smtpd and qmgr apart for the same reason).
         boost::asio::io_context io(1);
+        boost::asio::io_context intake_io(1);
         routing::DnsResolver dns(io.get_executor(), config.dns);
         relay::DeliveryAgent delivery(io, config, routes, spool, writer, log, dns);
         relay::IntakeServices services{config, routes, writer, log, tls.get()};
-        services.on_queued = [&delivery](const std::string& id) { delivery.on_queued(id); };
-        relay::SmtpServer server(io, services);
+        services.on_queued = [&io, &delivery](const std::string& id) {
+            boost::asio::post(io, [&delivery, id] { delivery.on_queued(id); });
+        };
+        relay::SmtpServer server(intake_io, services);
         server.listen();
         const std::size_t queued = delivery.start();
         boost::asio::thread_pool readers(1);  // the admin API's spool scans
@@ -130,7 +140,7 @@ int main(int argc, char** argv) {
         boost::asio::signal_set signals(io, SIGTERM, SIGINT);
         signals.async_wait([&](const boost::system::error_code& ec, int) {
             if (ec) return;
-            server.stop();
+            boost::asio::post(intake_io, [&server] { server.stop(); });
             admin.stop();
             delivery.stop();
         });
@@ -139,7 +149,20 @@ int main(int argc, char** argv) {
         std::cerr << ", admin API on " << config.admin.listen.to_string();
         std::cerr << ", spool " << config.spool.path << " (" << queued << " messages queued)\n";
 
+        // The intake thread ends when its listeners and sessions have closed (after
+        // SIGTERM); what they committed meanwhile is in the spool either way.
+        std::thread intake([&intake_io] {
+            try {
+                intake_io.run();
+            } catch (const std::exception& e) {
+                // As on the main thread: a bug, not a client's doing. Every 250 given is
+                // durable already; the service manager restarts the daemon.
+                std::cerr << "edgerelayd: intake: " << e.what() << "\n";
+                std::_Exit(1);
+            }
+        });
         io.run();
+        intake.join();
         readers.join();
         feed.stop();  // its last batch, before the writer stops taking work
         log.set_sink(nullptr);

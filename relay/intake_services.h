@@ -1,5 +1,6 @@
 // What an SMTP intake session needs from the rest of the daemon. Owned by main, shared
-// by every session on the io thread.
+// by every session on the intake thread: the writer, the log and on_queued must take
+// calls from it while the delivery thread uses them too.
 #pragma once
 
 #include <cstdint>
@@ -35,7 +36,8 @@ struct IntakeServices {
     queue::SpoolWriter& writer;
     queue::EventLog& log;
     boost::asio::ssl::context* tls = nullptr;  // null: STARTTLS not offered
-    // Told of every message once it is durable (delivery starts at once).
+    // Told of every message once it is durable (delivery starts at once); called on the
+    // intake thread.
     std::function<void(const std::string& queue_id)> on_queued;
     IntakeCounters counters{};
 };

@@ -58,11 +58,13 @@ void SmtpServer::listen() {
         acceptors_.push_back(std::move(acceptor));
     }
     for (auto& acceptor : acceptors_) asio::co_spawn(io_, accept_loop(*acceptor), asio::detached);
+    listening_ = !acceptors_.empty();
 }
 
 void SmtpServer::stop() {
     if (stopped_) return;
     stopped_ = true;
+    listening_ = false;
     for (auto& acceptor : acceptors_) {
         boost::system::error_code ignored;
         acceptor->close(ignored);
@@ -107,11 +109,13 @@ void SmtpServer::admit(tcp::socket socket) {
     auto session = std::make_shared<SmtpSession>(std::move(socket), std::move(ip), services_,
                                                  [this](SmtpSession* s) { forget(s); });
     sessions_.insert(session.get());
+    open_ = sessions_.size();
     session->start();
 }
 
 void SmtpServer::forget(SmtpSession* session) {
     sessions_.erase(session);
+    open_ = sessions_.size();
     const auto it = per_ip_.find(session->client_ip());
     if (it != per_ip_.end() && --it->second == 0) per_ip_.erase(it);
 }

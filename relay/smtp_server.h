@@ -1,7 +1,10 @@
 // The SMTP listeners: accept connections on every [server] listen address, enforce
 // max_connections and max_connections_per_ip, and start a session for each client.
+// Everything but open_connections() and listening() runs on the io_context given, the
+// intake thread's own.
 #pragma once
 
+#include <atomic>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -27,8 +30,9 @@ public:
     // Stops accepting and closes every session (daemon shutdown).
     void stop();
 
-    std::size_t open_connections() const { return sessions_.size(); }
-    bool listening() const { return !acceptors_.empty() && !stopped_; }
+    // Any thread may ask (the admin API runs on another one than intake).
+    std::size_t open_connections() const { return open_.load(std::memory_order_relaxed); }
+    bool listening() const { return listening_.load(std::memory_order_relaxed); }
 
 private:
     boost::asio::awaitable<void> accept_loop(boost::asio::ip::tcp::acceptor& acceptor);
@@ -41,6 +45,8 @@ private:
     std::unordered_set<SmtpSession*> sessions_;
     std::unordered_map<std::string, unsigned> per_ip_;
     bool stopped_ = false;
+    std::atomic<std::size_t> open_{0};
+    std::atomic<bool> listening_{false};
 };
 
 }  // namespace edgerelay::relay
