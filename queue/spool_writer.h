@@ -7,10 +7,9 @@
 // else (delivery records, DSNs, operator actions, the tracking index). A batch takes up
 // to max_batch_per_lane from each, intake first. A failover or a mass action that
 // queues a hundred thousand writes then delays a 250 by one bounded batch, not by the
-// whole backlog. Bounded batches also went faster: every operation runs in a nested
-// transaction, and merging one into a parent with thousands of dirty pages costs more
-// than the syncs it saves (in the unit tests, 1,600 writes from 8 threads: 19,000 to
-// 21,000 a second in batches of up to 1,600, 22,000 to 30,000 in batches of 256).
+// whole backlog. Bounded batches also went faster (in the unit tests, 1,600 writes from
+// 8 threads: 19,000 to 21,000 a second in batches of up to 1,600, 22,000 to 30,000 in
+// batches of 256, when every operation still ran in a nested transaction).
 #pragma once
 
 #include <condition_variable>
