@@ -89,20 +89,52 @@ void SpoolWriter::run() {
         return Spool::error_from_lmdb(mdb_txn_commit(txn));
     };
 
+    // The newest committed transaction whose meta page has not been synced, and the
+    // completions waiting for it: see "Acknowledged only once durable" below.
+    auto last_txnid = [env] {
+        MDB_envinfo info{};
+        mdb_env_info(env, &info);
+        return info.me_last_txnid;
+    };
+    std::vector<Completion> unsynced;
+    auto complete = [](const Completion& done, std::error_code ec) {
+        if (!done) return;
+        try {
+            done(ec);
+        } catch (...) {
+            // A completion must not take the writer (and every later 250) down.
+        }
+    };
+    auto complete_unsynced = [&](std::error_code ec) {
+        for (auto& done : unsynced) complete(done, ec);
+        unsynced.clear();
+    };
+
     std::deque<Pending> batch;
     std::vector<std::error_code> results;  // kept across batches: no allocation per batch
     std::vector<char> left_out;            // operations that failed: not applied again
     for (;;) {
         {
             std::unique_lock lock(mutex_);
-            wake_.wait(lock, [this] { return stopping_ || !intake_pending_.empty() || !background_pending_.empty(); });
-            if (stopping_) break;
+            auto has_work = [this] { return !intake_pending_.empty() || !background_pending_.empty(); };
+            if (unsynced.empty()) wake_.wait(lock, [&] { return stopping_ || has_work(); });
+            if (stopping_ || !has_work()) {
+                if (!unsynced.empty()) {
+                    // Nothing queued whose commit would sync the last meta page: sync it
+                    // now, then acknowledge.
+                    lock.unlock();
+                    complete_unsynced(spool_.sync());
+                    continue;
+                }
+                break;
+            }
             for (auto* lane : {&intake_pending_, &background_pending_})
                 for (std::size_t i = 0; i < max_batch_per_lane && !lane->empty(); ++i) {
                     batch.push_back(std::move(lane->front()));
                     lane->pop_front();
                 }
         }
+        const std::uint64_t txnid_before = read_only ? 0 : last_txnid();
         const std::size_t n = batch.size();
         results.assign(n, std::error_code{});
         std::uint64_t commits = 0;
@@ -167,13 +199,18 @@ void SpoolWriter::run() {
             batches_ += commits;
             operations_ += succeeded;
         }
+        // Acknowledged only once durable. A commit syncs its data pages, then writes its
+        // meta page unsynced (MDB_NOMETASYNC); the next commit's sync carries that page
+        // to disk with its own data. So when this batch committed anything, the batches
+        // before it are durable now, and this one waits for the next commit or, when
+        // nothing else is queued, for an explicit sync at the top of the loop. Under
+        // load that is one flush per commit instead of two.
+        if (!read_only && last_txnid() != txnid_before) complete_unsynced({});
         for (std::size_t i = 0; i < n; ++i) {
-            if (!batch[i].done) continue;
-            try {
-                batch[i].done(results[i]);
-            } catch (...) {
-                // A completion must not take the writer (and every later 250) down.
-            }
+            if (results[i])
+                complete(batch[i].done, results[i]);
+            else if (batch[i].done)
+                unsynced.push_back(std::move(batch[i].done));
         }
         batch.clear();
     }
