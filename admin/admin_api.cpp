@@ -190,6 +190,7 @@ awaitable<Response> metrics(AdminContext& c, const Request& request) {
         gauges.oldest_message_age_seconds = static_cast<double>(queue::now_micros() - census.oldest_arrival) / 1e6;
     gauges.spool_bytes = stats.used_bytes;
     gauges.spool_max_bytes = stats.map_size;
+    gauges.spool_writer = c.writer.stats();
     co_return make_response(request, http::status::ok, c.metrics.render(gauges), "text/plain; version=0.0.4");
 }
 

@@ -12,6 +12,7 @@
 #include "admin/metrics.h"
 #include "conf/config.h"
 #include "queue/spool.h"
+#include "queue/spool_writer.h"
 #include "relay/delivery_agent.h"
 #include "relay/smtp_server.h"
 #include "routing/dns_resolver.h"
@@ -26,6 +27,7 @@ struct AdminContext {
     const conf::Config& config;
     const routing::RouteTable& routes;
     const queue::Spool& spool;
+    const queue::SpoolWriter& writer;
     relay::DeliveryAgent& delivery;
     const relay::SmtpServer& smtp;
     routing::DnsResolver& dns;

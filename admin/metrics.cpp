@@ -19,6 +19,13 @@ std::string number(double v) {
     return std::string(buf, result.ptr);
 }
 
+// The same without an exponent, for bucket bounds people read ("0.0005", not "5e-04").
+std::string bound(double v) {
+    char buf[64];
+    const auto result = std::to_chars(buf, buf + sizeof buf, v, std::chars_format::fixed);
+    return std::string(buf, result.ptr);
+}
+
 void header(std::string& out, const char* name, const char* type, const char* help) {
     out += "# HELP ";
     out += name;
@@ -133,6 +140,30 @@ std::string Metrics::render(const GaugeSnapshot& g) const {
     sample("edgerelay_spool_bytes", "", std::to_string(g.spool_bytes));
     header(out, "edgerelay_spool_max_bytes", "gauge", "Spool map size ([spool] max_size), bytes.");
     sample("edgerelay_spool_max_bytes", "", std::to_string(g.spool_max_bytes));
+    const auto& w = g.spool_writer;
+    header(out, "edgerelay_spool_commits_total", "counter",
+           "Spool write transactions committed; under load one commit (one sync) serves many writes.");
+    sample("edgerelay_spool_commits_total", "", std::to_string(w.commits));
+    header(out, "edgerelay_spool_writes_total", "counter",
+           "Writes in those commits: messages, delivery records, operator actions, index batches.");
+    sample("edgerelay_spool_writes_total", "", std::to_string(w.operations));
+    header(out, "edgerelay_spool_syncs_total", "counter",
+           "Syncs of their own, when no later commit was queued to make the last one durable.");
+    sample("edgerelay_spool_syncs_total", "", std::to_string(w.syncs));
+    header(out, "edgerelay_spool_commit_seconds_total", "counter",
+           "Time spent committing and syncing the spool: the disk's share of every 250.");
+    sample("edgerelay_spool_commit_seconds_total", "", number(w.commit_seconds));
+    header(out, "edgerelay_spool_intake_wait_seconds", "histogram",
+           "From a received message handed to the spool to its commit being durable (then the 250).");
+    std::uint64_t cumulative = 0;
+    for (std::size_t i = 0; i < w.kWaitBuckets.size(); ++i) {
+        cumulative += w.intake_wait_buckets[i];
+        sample("edgerelay_spool_intake_wait_seconds_bucket", "le=\"" + bound(w.kWaitBuckets[i]) + "\"",
+               std::to_string(cumulative));
+    }
+    sample("edgerelay_spool_intake_wait_seconds_bucket", "le=\"+Inf\"", std::to_string(w.intake_waits));
+    sample("edgerelay_spool_intake_wait_seconds_sum", "", number(w.intake_wait_seconds));
+    sample("edgerelay_spool_intake_wait_seconds_count", "", std::to_string(w.intake_waits));
     header(out, "edgerelay_route_down", "gauge", "1 while every host of the route fails and it is being probed.");
     for (const auto& r : g.routes)
         sample("edgerelay_route_down", "route=\"" + escape_label(r.route) + "\"", r.down ? "1" : "0");

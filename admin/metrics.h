@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "queue/event_log.h"
+#include "queue/spool_writer.h"
 
 namespace edgerelay::admin {
 
@@ -22,6 +23,7 @@ struct GaugeSnapshot {
     std::uint64_t smtp_connections = 0;
     std::uint64_t spool_bytes = 0;
     std::uint64_t spool_max_bytes = 0;
+    queue::SpoolWriterStats spool_writer;  // counters, read at the scrape like the gauges
     struct RouteGauge {
         std::string route;
         bool down = false;

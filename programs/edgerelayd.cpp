@@ -133,7 +133,7 @@ int main(int argc, char** argv) {
         server.listen();
         const std::size_t queued = delivery.start();
         boost::asio::thread_pool readers(1);  // the admin API's spool scans
-        admin::AdminContext admin_context{config, routes, spool, delivery, server, dns, metrics, readers};
+        admin::AdminContext admin_context{config, routes, spool, writer, delivery, server, dns, metrics, readers};
         admin::AdminServer admin(io, admin_context);
         admin.listen();
 

@@ -33,7 +33,8 @@ void SpoolWriter::submit(Operation op, Completion done, Lane lane) {
     // The writer waits only while both lanes are empty, so only the first arrival needs
     // to wake it; the rest ride along with that batch or the next.
     const bool was_empty = intake_pending_.empty() && background_pending_.empty();
-    (lane == Lane::intake ? intake_pending_ : background_pending_).push_back(Pending{std::move(op), std::move(done)});
+    (lane == Lane::intake ? intake_pending_ : background_pending_)
+        .push_back(Pending{std::move(op), std::move(done), lane, Clock::now()});
     lock.unlock();
     if (was_empty) wake_.notify_one();
 }
@@ -48,14 +49,13 @@ void SpoolWriter::stop() {
     if (thread_.joinable() && thread_.get_id() != std::this_thread::get_id()) thread_.join();
 }
 
-std::uint64_t SpoolWriter::batches() const {
-    std::lock_guard lock(mutex_);
-    return batches_;
-}
+std::uint64_t SpoolWriter::batches() const { return stats().commits; }
 
-std::uint64_t SpoolWriter::operations() const {
+std::uint64_t SpoolWriter::operations() const { return stats().operations; }
+
+SpoolWriterStats SpoolWriter::stats() const {
     std::lock_guard lock(mutex_);
-    return operations_;
+    return stats_;
 }
 
 void SpoolWriter::run() {
@@ -77,6 +77,13 @@ void SpoolWriter::run() {
             return SpoolError::io;
         }
     };
+    double commit_seconds = 0;  // of the batch at hand
+    auto commit = [&commit_seconds](MDB_txn* txn) {
+        const auto started = Clock::now();
+        const int rc = mdb_txn_commit(txn);
+        commit_seconds += std::chrono::duration<double>(Clock::now() - started).count();
+        return rc;
+    };
     // One operation in a transaction of its own, committed (and synced) if it succeeds.
     auto run_alone = [&](Operation& op) -> std::error_code {
         if (read_only) return SpoolError::io;
@@ -86,7 +93,7 @@ void SpoolWriter::run() {
             mdb_txn_abort(txn);
             return ec;
         }
-        return Spool::error_from_lmdb(mdb_txn_commit(txn));
+        return Spool::error_from_lmdb(commit(txn));
     };
 
     // The newest committed transaction whose meta page has not been synced, and the
@@ -96,7 +103,7 @@ void SpoolWriter::run() {
         mdb_env_info(env, &info);
         return info.me_last_txnid;
     };
-    std::vector<Completion> unsynced;
+    std::vector<Unsynced> unsynced;
     auto complete = [](const Completion& done, std::error_code ec) {
         if (!done) return;
         try {
@@ -105,8 +112,22 @@ void SpoolWriter::run() {
             // A completion must not take the writer (and every later 250) down.
         }
     };
+    // Counted before the completions run, so a test that waits for one sees it counted.
     auto complete_unsynced = [&](std::error_code ec) {
-        for (auto& done : unsynced) complete(done, ec);
+        if (!ec) {
+            const auto now = Clock::now();
+            std::lock_guard lock(mutex_);
+            for (const auto& u : unsynced) {
+                if (u.lane != Lane::intake) continue;
+                const double waited = std::chrono::duration<double>(now - u.submitted).count();
+                const auto& bounds = SpoolWriterStats::kWaitBuckets;
+                const auto bucket = std::lower_bound(bounds.begin(), bounds.end(), waited) - bounds.begin();
+                if (bucket < static_cast<std::ptrdiff_t>(bounds.size())) ++stats_.intake_wait_buckets[bucket];
+                ++stats_.intake_waits;
+                stats_.intake_wait_seconds += waited;
+            }
+        }
+        for (auto& u : unsynced) complete(u.done, ec);
         unsynced.clear();
     };
 
@@ -123,7 +144,15 @@ void SpoolWriter::run() {
                     // Nothing queued whose commit would sync the last meta page: sync it
                     // now, then acknowledge.
                     lock.unlock();
-                    complete_unsynced(spool_.sync());
+                    const auto started = Clock::now();
+                    const std::error_code ec = spool_.sync();
+                    const double took = std::chrono::duration<double>(Clock::now() - started).count();
+                    {
+                        std::lock_guard relock(mutex_);
+                        ++stats_.syncs;
+                        stats_.commit_seconds += took;
+                    }
+                    complete_unsynced(ec);
                     continue;
                 }
                 break;
@@ -139,6 +168,7 @@ void SpoolWriter::run() {
         results.assign(n, std::error_code{});
         std::uint64_t commits = 0;
         std::size_t succeeded = 0;
+        commit_seconds = 0;
 
         // The whole batch in one transaction. An operation that fails may have written
         // part of its changes, which LMDB cannot take back short of a nested transaction
@@ -171,7 +201,7 @@ void SpoolWriter::run() {
                         }
                 continue;
             }
-            const int rc = mdb_txn_commit(txn);
+            const int rc = commit(txn);
             const std::size_t applied = static_cast<std::size_t>(std::count(left_out.begin(), left_out.end(), 0));
             if (rc == 0) {
                 succeeded = applied;
@@ -196,8 +226,9 @@ void SpoolWriter::run() {
             }
         {
             std::lock_guard lock(mutex_);
-            batches_ += commits;
-            operations_ += succeeded;
+            stats_.commits += commits;
+            stats_.operations += succeeded;
+            stats_.commit_seconds += commit_seconds;
         }
         // Acknowledged only once durable. A commit syncs its data pages, then writes its
         // meta page unsynced (MDB_NOMETASYNC); the next commit's sync carries that page
@@ -210,7 +241,7 @@ void SpoolWriter::run() {
             if (results[i])
                 complete(batch[i].done, results[i]);
             else if (batch[i].done)
-                unsynced.push_back(std::move(batch[i].done));
+                unsynced.push_back(Unsynced{std::move(batch[i].done), batch[i].lane, batch[i].submitted});
         }
         batch.clear();
     }

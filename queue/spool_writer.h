@@ -12,6 +12,8 @@
 // batches of 256, when every operation still ran in a nested transaction).
 #pragma once
 
+#include <array>
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <functional>
@@ -22,6 +24,23 @@
 #include "queue/spool.h"
 
 namespace edgerelay::queue {
+
+// What the writer has done since it started (GET /metrics; the intake benchmark reads
+// it to tell how many messages one sync served and how long a 250 waited for the disk).
+struct SpoolWriterStats {
+    // Upper bounds of the intake wait buckets, seconds.
+    static constexpr std::array<double, 12> kWaitBuckets{0.0005, 0.001, 0.002, 0.003, 0.005, 0.01,
+                                                         0.025, 0.05,  0.1,   0.25,  0.5,   1};
+    std::uint64_t commits = 0;     // write transactions committed
+    std::uint64_t operations = 0;  // operations in them
+    std::uint64_t syncs = 0;       // syncs of their own (nothing queued to carry the last commit's)
+    double commit_seconds = 0;     // in mdb_txn_commit and those syncs
+    // Intake writes, from submit to durable: what a client waits between its last byte
+    // and the 250, beyond the session's own work.
+    std::array<std::uint64_t, kWaitBuckets.size()> intake_wait_buckets{};  // not cumulative
+    std::uint64_t intake_waits = 0;
+    double intake_wait_seconds = 0;
+};
 
 class SpoolWriter {
 public:
@@ -44,12 +63,22 @@ public:
     // How many batches and operations have been committed (for tests and metrics).
     std::uint64_t batches() const;
     std::uint64_t operations() const;
+    SpoolWriterStats stats() const;
 
 private:
     void run();
+    using Clock = std::chrono::steady_clock;
     struct Pending {
         Operation op;
         Completion done;
+        Lane lane = Lane::background;
+        Clock::time_point submitted{};
+    };
+    // A committed operation waiting for the sync that makes it durable.
+    struct Unsynced {
+        Completion done;
+        Lane lane;
+        Clock::time_point submitted;
     };
     Spool& spool_;
     mutable std::mutex mutex_;
@@ -57,8 +86,7 @@ private:
     std::deque<Pending> intake_pending_;
     std::deque<Pending> background_pending_;
     bool stopping_ = false;
-    std::uint64_t batches_ = 0;
-    std::uint64_t operations_ = 0;
+    SpoolWriterStats stats_;
     std::thread thread_;
 };
 

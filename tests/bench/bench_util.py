@@ -157,6 +157,33 @@ def http_get(url, secs):
         print("000")
 
 
+def spool_commits(url, secs=10):
+    """edgerelayd's spool writer counters from /metrics, as
+    "writes_per_commit commit_ms intake_wait_ms" (n/a when unreadable)."""
+    try:
+        with urllib.request.urlopen(url, timeout=float(secs)) as r:
+            text = r.read().decode()
+    except Exception:
+        print("n/a n/a n/a")
+        return
+    v = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#") and "{" not in line:
+            name, _, value = line.partition(" ")
+            v[name] = float(value)
+    commits = v.get("edgerelay_spool_commits_total", 0)
+    writes = v.get("edgerelay_spool_writes_total", 0)
+    seconds = v.get("edgerelay_spool_commit_seconds_total", 0)
+    syncs = v.get("edgerelay_spool_syncs_total", 0)
+    waits = v.get("edgerelay_spool_intake_wait_seconds_count", 0)
+    wait_sum = v.get("edgerelay_spool_intake_wait_seconds_sum", 0)
+    per = f"{writes / commits:.2f}" if commits else "n/a"
+    # The time per commit, its own syncs included (they finish what the commits began).
+    ms = f"{seconds * 1000 / commits:.3f}" if commits else "n/a"
+    wait = f"{wait_sum * 1000 / waits:.3f}" if waits else "n/a"
+    print(per, ms, wait, int(syncs))
+
+
 def json_vars(path, prefix, specs):
     try:
         with open(path, encoding="utf-8") as f:
@@ -246,6 +273,11 @@ def report(path):
     if any(v is not None for _, v in cpu):
         names = {"ceiling": "smtp-sink", "postfix": "Postfix (all processes)", "edgerelay": "edgerelayd"}
         p("     server CPU per message: " + ", ".join(f"{names[w]} {_fmt(v, ' us', 0)}" for w, v in cpu))
+    for prefix, label in (("edgerelay", "edgerelay"), ("edgerelay_tmpfs", "tmpfs")):
+        if g(f"{prefix}_writes_per_commit") is not None:
+            p(f"     spool writer, {label + ':':<10} {_fmt(g(f'{prefix}_writes_per_commit'), digits=2)} writes per commit, "
+              f"{_fmt(g(f'{prefix}_commit_ms'), ' ms', 3)} per commit, "
+              f"{_fmt(g(f'{prefix}_intake_wait_ms'), ' ms', 3)} from handing a message over to durable")
     p("")
     p("  4. accept latency, one session, end of data -> 250 (ms)")
     p("                     p50       p90       p99       max     msgs/s")
@@ -337,6 +369,8 @@ def main(argv):
         cpu_seconds(args[0])
     elif cmd == "http-get":
         http_get(args[0], args[1] if len(args) > 1 else 5)
+    elif cmd == "spool-commits":
+        spool_commits(*args[:2])
     elif cmd == "json-vars":
         json_vars(args[0], args[1], args[2:])
     elif cmd == "report":

@@ -424,6 +424,10 @@ def test_metrics_count_received_delivered_deferred_and_latency(env):
                        ("edgerelay_queue_oldest_message_age_seconds", "gauge"),
                        ("edgerelay_smtp_connections", "gauge"),
                        ("edgerelay_spool_bytes", "gauge"), ("edgerelay_spool_max_bytes", "gauge"),
+                       ("edgerelay_spool_commits_total", "counter"), ("edgerelay_spool_writes_total", "counter"),
+                       ("edgerelay_spool_syncs_total", "counter"),
+                       ("edgerelay_spool_commit_seconds_total", "counter"),
+                       ("edgerelay_spool_intake_wait_seconds", "histogram"),
                        ("edgerelay_route_down", "gauge"), ("edgerelay_route_held", "gauge")):
         assert after.types.get(name) == kind, f"# TYPE {name} {kind} missing (got {after.types.get(name)!r})"
     assert all(n.startswith("edgerelay_") for n, _, _ in after.samples), \
@@ -431,6 +435,21 @@ def test_metrics_count_received_delivered_deferred_and_latency(env):
 
     received = after.value("edgerelay_messages_received_total") - before.value("edgerelay_messages_received_total")
     assert received >= 2, f"edgerelay_messages_received_total grew by {received} after 2 messages"
+
+    # The spool writer: every received message waited for a durable commit, and each
+    # commit holds at least one write.
+    def grew(name):
+        return after.value(name) - before.value(name)
+    waits = grew("edgerelay_spool_intake_wait_seconds_count")
+    assert waits >= 2, f"edgerelay_spool_intake_wait_seconds_count grew by {waits} after 2 messages"
+    assert 0 < grew("edgerelay_spool_intake_wait_seconds_sum") < waits * 5, "waits of a few ms each, not 0, not seconds"
+    assert grew("edgerelay_spool_commits_total") >= 1
+    assert after.value("edgerelay_spool_writes_total") >= after.value("edgerelay_spool_commits_total")
+    assert grew("edgerelay_spool_commit_seconds_total") > 0
+    waited = sorted(((float("inf") if ls["le"] == "+Inf" else float(ls["le"]), v)
+                     for ls, v in after.series("edgerelay_spool_intake_wait_seconds_bucket")), key=lambda x: x[0])
+    assert [v for _, v in waited] == sorted(v for _, v in waited), f"wait buckets are not cumulative: {waited}"
+    assert waited[-1] == (float("inf"), after.value("edgerelay_spool_intake_wait_seconds_count")), waited
     assert after.value("edgerelay_recipients_delivered_total", next_hop=INBOUND) - \
         before.value("edgerelay_recipients_delivered_total", next_hop=INBOUND) == 1
     assert after.value("edgerelay_recipients_deferred_total", next_hop=OPS_HOP) - \

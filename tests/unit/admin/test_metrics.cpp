@@ -65,5 +65,32 @@ TEST(Metrics, GaugesAndEscaping) {
     EXPECT_EQ(escape_label("a\\b\nc"), "a\\\\b\\nc");
 }
 
+TEST(Metrics, SpoolWriterCountersAndIntakeWaitHistogram) {
+    Metrics m;
+    GaugeSnapshot g;
+    g.spool_writer.commits = 4;
+    g.spool_writer.operations = 10;
+    g.spool_writer.syncs = 1;
+    g.spool_writer.commit_seconds = 0.5;
+    g.spool_writer.intake_wait_buckets[1] = 2;  // <= 1 ms
+    g.spool_writer.intake_wait_buckets[3] = 1;  // <= 3 ms
+    g.spool_writer.intake_waits = 4;            // and one beyond the last bucket
+    g.spool_writer.intake_wait_seconds = 2.0035;
+    const auto text = m.render(g);
+    EXPECT_TRUE(has_line(text, "edgerelay_spool_commits_total 4")) << text;
+    EXPECT_TRUE(has_line(text, "edgerelay_spool_writes_total 10"));
+    EXPECT_TRUE(has_line(text, "edgerelay_spool_syncs_total 1"));
+    EXPECT_TRUE(has_line(text, "edgerelay_spool_commit_seconds_total 0.5"));
+    EXPECT_TRUE(has_line(text, "edgerelay_spool_intake_wait_seconds_bucket{le=\"0.0005\"} 0"));
+    EXPECT_TRUE(has_line(text, "edgerelay_spool_intake_wait_seconds_bucket{le=\"0.001\"} 2"));
+    EXPECT_TRUE(has_line(text, "edgerelay_spool_intake_wait_seconds_bucket{le=\"0.002\"} 2"));
+    EXPECT_TRUE(has_line(text, "edgerelay_spool_intake_wait_seconds_bucket{le=\"0.003\"} 3"));
+    EXPECT_TRUE(has_line(text, "edgerelay_spool_intake_wait_seconds_bucket{le=\"1\"} 3"));
+    EXPECT_TRUE(has_line(text, "edgerelay_spool_intake_wait_seconds_bucket{le=\"+Inf\"} 4"));
+    EXPECT_TRUE(has_line(text, "edgerelay_spool_intake_wait_seconds_sum 2.0035"));
+    EXPECT_TRUE(has_line(text, "edgerelay_spool_intake_wait_seconds_count 4"));
+    EXPECT_TRUE(has_line(text, "# TYPE edgerelay_spool_intake_wait_seconds histogram"));
+}
+
 }  // namespace
 }  // namespace edgerelay::admin

@@ -135,6 +135,38 @@ TEST_F(SpoolWriterTest, CompletionComesAfterTheCommit) {
     EXPECT_EQ(writer.batches(), 1u);
 }
 
+// The counters GET /metrics shows: commits, writes, the time committing, and how long
+// each intake write waited to be durable (background writes are not in that histogram).
+TEST_F(SpoolWriterTest, StatsCountCommitsAndIntakeWaits) {
+    Spool spool(spool_path(), map_256m, Spool::Mode::read_write);
+    SpoolWriter writer(spool);
+    Gate gate;
+    Completions done;
+    writer.submit(gate.op(), done.make());
+    gate.wait_entered();
+    for (int i = 0; i < 3; ++i) writer.submit(put_op(new_queue_id()), done.make(), SpoolWriter::Lane::intake);
+    writer.submit(put_op(new_queue_id()), done.make(), SpoolWriter::Lane::background);
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));  // the intake writes wait behind the gate
+    gate.release();
+    ASSERT_TRUE(done.wait_for(5));
+
+    const SpoolWriterStats stats = writer.stats();
+    EXPECT_EQ(stats.commits, 2u);  // the gate's (it writes nothing, but commits), then the four
+    EXPECT_EQ(stats.operations, 5u);
+    EXPECT_GT(stats.commit_seconds, 0.0);
+    EXPECT_EQ(stats.intake_waits, 3u);
+    EXPECT_GE(stats.intake_wait_seconds, 3 * 0.020);
+    std::uint64_t counted = 0;
+    for (std::size_t i = 0; i < stats.intake_wait_buckets.size(); ++i) {
+        counted += stats.intake_wait_buckets[i];
+        // Each waited at least 20 ms: nothing in the buckets below that.
+        if (SpoolWriterStats::kWaitBuckets[i] < 0.020) {
+            EXPECT_EQ(stats.intake_wait_buckets[i], 0u) << i;
+        }
+    }
+    EXPECT_EQ(counted, 3u);
+}
+
 TEST_F(SpoolWriterTest, GroupsConcurrentSubmissions) {
     constexpr int threads = 8, per_thread = 200;
     std::vector<std::vector<std::string>> ids(threads);
