@@ -273,6 +273,18 @@ def report(path):
     if any(v is not None for _, v in cpu):
         names = {"ceiling": "smtp-sink", "postfix": "Postfix (all processes)", "edgerelay": "edgerelayd"}
         p("     server CPU per message: " + ", ".join(f"{names[w]} {_fmt(v, ' us', 0)}" for w, v in cpu))
+    src = [(w, g(f"{w}_source_cpu_per_msg_us")) for w in ("ceiling", "postfix", "edgerelay")]
+    if any(v is not None for _, v in src):
+        names = {"ceiling": "into smtp-sink", "postfix": "into Postfix", "edgerelay": "into edgerelay"}
+        p("     load tool CPU per message (smtp-source): " + ", ".join(f"{names[w]} {_fmt(v, ' us', 0)}" for w, v in src))
+    # The two cores carry the server and the load tool: at 8x Postfix's rate they allow
+    # this much CPU per message for both together, however fast the disk.
+    cores, er_cpu, er_src = g("cpus"), g("edgerelay_cpu_per_msg_us"), g("edgerelay_source_cpu_per_msg_us")
+    if pf and cores and er_cpu is not None and er_src is not None:
+        budget = cores * 1e6 / (8 * pf)
+        p(f"     CPU budget at 8x Postfix ({8 * pf:,.0f} msgs/s on {cores:.0f} cores): {budget:,.0f} us per message for "
+          f"server and load tool; the edgerelay phase used {er_cpu + er_src:,.0f} us "
+          f"(edgerelayd {er_cpu:,.0f} + smtp-source {er_src:,.0f})")
     for prefix, label in (("edgerelay", "edgerelay"), ("edgerelay_tmpfs", "tmpfs")):
         if g(f"{prefix}_writes_per_commit") is not None:
             p(f"     spool writer, {label + ':':<10} {_fmt(g(f'{prefix}_writes_per_commit'), digits=2)} writes per commit, "
