@@ -167,6 +167,21 @@ TEST_F(SpoolWriterTest, StatsCountCommitsAndIntakeWaits) {
     EXPECT_EQ(counted, 3u);
 }
 
+// A commit leaves its meta page unsynced (MDB_NOMETASYNC); with nothing queued after
+// it, the writer syncs on its own before it acknowledges. The completion sees that sync
+// counted, so it cannot have run before it.
+TEST_F(SpoolWriterTest, ALoneWriteIsSyncedBeforeItsCompletion) {
+    Spool spool(spool_path(), map_256m, Spool::Mode::read_write);
+    SpoolWriter writer(spool);
+    std::promise<SpoolWriterStats> seen;
+    writer.submit(put_op(new_queue_id()), [&](std::error_code) { seen.set_value(writer.stats()); },
+                  SpoolWriter::Lane::intake);
+    const SpoolWriterStats at_completion = seen.get_future().get();
+    EXPECT_EQ(at_completion.commits, 1u);
+    EXPECT_EQ(at_completion.syncs, 1u);
+    EXPECT_EQ(at_completion.intake_waits, 1u);
+}
+
 TEST_F(SpoolWriterTest, GroupsConcurrentSubmissions) {
     constexpr int threads = 8, per_thread = 200;
     std::vector<std::vector<std::string>> ids(threads);
