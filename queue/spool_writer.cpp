@@ -1,11 +1,12 @@
 // The group-commit writer thread. It sleeps on the condition variable until work
 // arrives, takes what is pending, applies it in one LMDB write transaction (a failing
 // operation is left out and the rest applied again, so its partial writes never stay),
-// commits once (one sync) and only then calls the completions: a completion is where
-// intake answers 250, so it must never run before the data is durable.
+// commits once, and calls the completions only once a sync has made that commit
+// durable: a completion is where intake answers 250.
 //
-// Operations may run more than once (a batch that does not fit is retried one
-// operation at a time), so they must only describe writes, not consume their inputs.
+// Operations may run more than once (the batch is applied again without one that
+// failed; one that did not fit gets a try of its own), so they must only describe
+// writes, not consume their inputs.
 #include "queue/spool_writer.h"
 
 #include <sys/resource.h>
@@ -96,8 +97,8 @@ void SpoolWriter::run() {
         return Spool::error_from_lmdb(commit(txn));
     };
 
-    // The newest committed transaction whose meta page has not been synced, and the
-    // completions waiting for it: see "Acknowledged only once durable" below.
+    // Completions of committed operations whose meta page is not synced yet, and how
+    // to tell whether a batch committed anything: see "Acknowledged only once durable".
     auto last_txnid = [env] {
         MDB_envinfo info{};
         mdb_env_info(env, &info);
