@@ -254,13 +254,7 @@ void SpoolWriter::run() {
         for (auto& p : background_pending_) left.push_back(std::move(p));
         background_pending_.clear();
     }
-    for (auto& p : left) {
-        if (!p.done) continue;
-        try {
-            p.done(SpoolError::closed);
-        } catch (...) {
-        }
-    }
+    for (auto& p : left) complete(p.done, SpoolError::closed);
 }
 
 }  // namespace edgerelay::queue

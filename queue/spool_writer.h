@@ -1,7 +1,8 @@
 // Group commit: every session hands its write to one writer thread, which applies all
-// writes that arrived meanwhile in one LMDB transaction and one sync, then reports
-// each outcome. Under load one fsync serves many messages; alone, a message waits for
-// just its own sync.
+// writes that arrived meanwhile in one LMDB transaction, then reports each outcome once
+// a sync has made it durable. Under load one fsync serves many messages (and also
+// carries the previous commit's meta page); alone, a message waits for its own commit
+// and one sync.
 //
 // Two lanes, each FIFO: intake's commits (a client waits for each 250) and everything
 // else (delivery records, DSNs, operator actions, the tracking index). A batch takes up

@@ -159,12 +159,12 @@ def http_get(url, secs):
 
 def spool_commits(url, secs=10):
     """edgerelayd's spool writer counters from /metrics, as
-    "writes_per_commit commit_ms intake_wait_ms" (n/a when unreadable)."""
+    "writes_per_commit commit_ms intake_wait_ms own_syncs" (n/a when unreadable)."""
     try:
         with urllib.request.urlopen(url, timeout=float(secs)) as r:
             text = r.read().decode()
     except Exception:
-        print("n/a n/a n/a")
+        print("n/a n/a n/a n/a")
         return
     v = {}
     for line in text.splitlines():
