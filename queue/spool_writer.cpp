@@ -9,9 +9,6 @@
 // writes, not consume their inputs.
 #include "queue/spool_writer.h"
 
-#include <sys/resource.h>
-#include <unistd.h>
-
 #include <lmdb.h>
 
 #include <algorithm>
@@ -60,11 +57,10 @@ SpoolWriterStats SpoolWriter::stats() const {
 }
 
 void SpoolWriter::run() {
-    // Every acknowledgement waits on this thread, which mostly sleeps in fdatasync. On a
-    // busy machine it then queued for a CPU longer than it ran (seen in the intake
-    // benchmark): a better nice value lets it finish a commit the moment the disk is
-    // done. Without the privilege the call fails and nothing changes.
-    setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), -10);
+    // This thread keeps the default nice value on purpose. At nice -10 it preempted the
+    // intake thread whenever its sync returned, so it committed smaller batches, and
+    // both benchmarks were 5-10% slower for it (docs/performance.md, "The commit
+    // thread's priority").
     MDB_env* const env = spool_.env_;
     const bool read_only = spool_.mode_ == Spool::Mode::read_only;
 
