@@ -13,6 +13,15 @@ BENCH_DRIVER=$(basename "$0")   # named in the generated configurations
 
 # ------------------------------------------------------------------ bookkeeping
 
+# Optional CPU placement (BENCH_SERVER_CPUS / BENCH_LOAD_CPUS, taskset lists such as
+# "0" or "0-1"). pf_start and er_launch start their server with SERVER_PIN; a driver
+# puts its load tools behind LOAD_PIN (run_intake_bench.sh does, and its smtp-sink
+# behind SERVER_PIN), so server and load run on cores of their own.
+SERVER_PIN=()
+LOAD_PIN=()
+[[ -n "${BENCH_SERVER_CPUS:-}" ]] && SERVER_PIN=(taskset -c "$BENCH_SERVER_CPUS")
+[[ -n "${BENCH_LOAD_CPUS:-}" ]] && LOAD_PIN=(taskset -c "$BENCH_LOAD_CPUS")
+
 BG_PIDS=()          # processes started here, stopped by PID at exit
 POSTFIX_DIRS=()     # private Postfix instances (config directories) to stop at exit
 MEMORY_DIRS=()      # scratch directories on tmpfs, removed at exit even with BENCH_KEEP=1
@@ -105,6 +114,7 @@ record_machine() {  # the results' first lines: the machine, its load, the tools
     record filesystem "$(df -T "$WORK" | awk 'NR==2 {print $2" on "$1}')"
     record postfix_version "$("$POSTCONF" -d -h mail_version 2>/dev/null)"
     record edgerelay_bin "$EDGERELAY_BIN_DIR"
+    record cpu_placement "server=${BENCH_SERVER_CPUS:-all} load=${BENCH_LOAD_CPUS:-all}"
 }
 
 # ------------------------------------------------------------------ Postfix
@@ -178,7 +188,7 @@ EOF
     POSTFIX_DIRS+=("$PF_DIR")
     "$POSTFIX" -c "$PF_DIR" check >"$base/check.out" 2>&1 || {
         cat "$base/check.out" >&2; die "postfix -c $PF_DIR check failed"; }
-    "$POSTFIX" -c "$PF_DIR" start >"$base/start.out" 2>&1 || {
+    "${SERVER_PIN[@]}" "$POSTFIX" -c "$PF_DIR" start >"$base/start.out" 2>&1 || {
         cat "$base/start.out" "$base/maillog" >&2; die "postfix -c $PF_DIR start failed"; }
     $UTIL wait-banner 127.0.0.1 "$port" 30 || { tail "$base/maillog" >&2; die "Postfix $name did not answer"; }
     PF_MASTER=$(tr -d ' \n' <"$base/queue/pid/master.pid")
@@ -253,7 +263,7 @@ tls = "none"
 EOF
     "$EDGERELAYD" --config "$ER_CONF" --check-config >"$base/check.out" 2>&1 || {
         cat "$base/check.out" >&2; die "edgerelayd --check-config rejected $ER_CONF"; }
-    "$EDGERELAYD" --config "$ER_CONF" >"$base/stdout" 2>"$base/stderr" &
+    "${SERVER_PIN[@]}" "$EDGERELAYD" --config "$ER_CONF" >"$base/stdout" 2>"$base/stderr" &
     ER_PID=$!
     BG_PIDS+=("$ER_PID")
     if ! $UTIL wait-banner 127.0.0.1 "$port" 30; then

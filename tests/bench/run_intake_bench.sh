@@ -37,6 +37,12 @@
 #                               [127.0.0.2]:2599, nothing listens: qmgr and smtp try and
 #                               defer, like a real outage) or "defer" (defer_transports=smtp:
 #                               no delivery attempts at all)
+#   BENCH_SERVER_CPUS=          CPUs (taskset list) for the server under test: smtp-sink,
+#                               Postfix (its master and every process it starts), edgerelayd
+#   BENCH_LOAD_CPUS=            CPUs for the load tools (smtp-source, the latency client).
+#                               Unset (default), everything shares every core, and the load
+#                               tool takes CPU from the server; with 2 cores,
+#                               BENCH_SERVER_CPUS=0 BENCH_LOAD_CPUS=1 gives each its own
 #   EDGERELAY_BIN_DIR=<repo>/build/programs   where edgerelayd and edgerelayctl are
 #   BENCH_TMPDIR=/tmp           parent of the run's scratch directory (same disk = fair)
 #   BENCH_KEEP=0                1 keeps the scratch directory (configs, logs, spools)
@@ -138,7 +144,7 @@ run_source() {
     local timer=()
     [[ -x /usr/bin/time ]] && timer=(/usr/bin/time -f "%U %S" -o "$WORK/$label.source.time")
     t0=$(now)
-    "${timer[@]}" "$SMTP_SOURCE" -s "$BENCH_SESSIONS" -l "$BENCH_SIZE" -m "$BENCH_MESSAGES" \
+    "${timer[@]}" "${LOAD_PIN[@]}" "$SMTP_SOURCE" -s "$BENCH_SESSIONS" -l "$BENCH_SIZE" -m "$BENCH_MESSAGES" \
         -f "$SENDER" -t "$RCPT" "127.0.0.1:$port" >"$WORK/$label.source.out" 2>&1
     rc=$?
     t1=$(now)
@@ -242,7 +248,7 @@ er_verify() {
 
 phase_ceiling() {
     next_port; local port=$PORT pid
-    "$SMTP_SINK" -u nobody "127.0.0.1:$port" 1024 >"$WORK/sink.out" 2>&1 &
+    "${SERVER_PIN[@]}" "$SMTP_SINK" -u nobody "127.0.0.1:$port" 1024 >"$WORK/sink.out" 2>&1 &
     pid=$!
     BG_PIDS+=("$pid")
     $UTIL wait-banner 127.0.0.1 "$port" 15 || die "smtp-sink did not start"
@@ -374,7 +380,7 @@ phase_latency() {
         targets+=(--target "edgerelay=$port")
     fi
     log "latency: $BENCH_LATENCY_MESSAGES (+$BENCH_LATENCY_WARMUP warm-up) messages over one session each, $((${#targets[@]} / 2)) server(s) taking turns every $BENCH_LATENCY_BLOCK messages"
-    $PY "$HERE/accept_latency.py" "${targets[@]}" --count "$BENCH_LATENCY_MESSAGES" \
+    "${LOAD_PIN[@]}" $PY "$HERE/accept_latency.py" "${targets[@]}" --count "$BENCH_LATENCY_MESSAGES" \
         --warmup "$BENCH_LATENCY_WARMUP" --block "$BENCH_LATENCY_BLOCK" --size "$BENCH_SIZE" \
         --sender "$SENDER" --rcpt "$RCPT" >"$out" 2>"$out.err"
     local want=$((BENCH_LATENCY_MESSAGES + BENCH_LATENCY_WARMUP))
