@@ -241,6 +241,23 @@ def _fmt(v, unit="", digits=0):
     return f"{v:,.{digits}f}{unit}"
 
 
+def _cpu_count(cpu_list):
+    """CPUs in a taskset list such as "0", "0-1" or "0,2-3"; None for "all" or garbage."""
+    count = 0
+    for part in cpu_list.split(","):
+        lo, _, hi = part.partition("-")
+        if not lo.isdigit() or (hi and not hi.isdigit()):
+            return None
+        count += int(hi or lo) - int(lo) + 1
+    return count or None
+
+
+def _placement(text):
+    """(server CPUs, load CPUs) from "server=0 load=1"; None where a side shares every core."""
+    fields = dict(f.split("=", 1) for f in text.split() if "=" in f)
+    return _cpu_count(fields.get("server", "all")), _cpu_count(fields.get("load", "all"))
+
+
 def report(path):
     res = _load_results(path)
     g = lambda k: _num(res, k)
@@ -253,7 +270,7 @@ def report(path):
 
     p("")
     p("==================== edgerelay intake benchmark ====================")
-    for k in ("date", "host", "cpus", "kernel", "loadavg_start", "loadavg_end", "filesystem", "postfix_version", "postfix_down", "edgerelay_bin",
+    for k in ("date", "host", "cpus", "kernel", "loadavg_start", "loadavg_end", "filesystem", "postfix_version", "postfix_down", "edgerelay_bin", "cpu_placement",
               "messages", "sessions", "size", "latency_messages", "idle_connections"):
         if k in res:
             p(f"  {k:<18} {res[k][-1]}")
@@ -277,14 +294,20 @@ def report(path):
     if any(v is not None for _, v in src):
         names = {"ceiling": "into smtp-sink", "postfix": "into Postfix", "edgerelay": "into edgerelay"}
         p("     load tool CPU per message (smtp-source): " + ", ".join(f"{names[w]} {_fmt(v, ' us', 0)}" for w, v in src))
-    # The two cores carry the server and the load tool: at 8x Postfix's rate they allow
-    # this much CPU per message for both together, however fast the disk.
+    # At 8x Postfix's rate the cores allow this much CPU per message, however fast the
+    # disk: shared, for server and load tool together; placed apart, for each on its own.
     cores, er_cpu, er_src = g("cpus"), g("edgerelay_cpu_per_msg_us"), g("edgerelay_source_cpu_per_msg_us")
+    server_cpus, load_cpus = _placement(res.get("cpu_placement", [""])[-1])
     if pf and cores and er_cpu is not None and er_src is not None:
-        budget = cores * 1e6 / (8 * pf)
-        p(f"     CPU budget at 8x Postfix ({8 * pf:,.0f} msgs/s on {cores:.0f} cores): {budget:,.0f} us per message for "
-          f"server and load tool; the edgerelay phase used {er_cpu + er_src:,.0f} us "
-          f"(edgerelayd {er_cpu:,.0f} + smtp-source {er_src:,.0f})")
+        if server_cpus and load_cpus:
+            p(f"     CPU budget at 8x Postfix ({8 * pf:,.0f} msgs/s): {server_cpus * 1e6 / (8 * pf):,.0f} us per message on the "
+              f"server's {server_cpus} core(s), edgerelayd used {er_cpu:,.0f}; {load_cpus * 1e6 / (8 * pf):,.0f} us on the "
+              f"load tool's {load_cpus}, smtp-source used {er_src:,.0f}")
+        else:
+            budget = cores * 1e6 / (8 * pf)
+            p(f"     CPU budget at 8x Postfix ({8 * pf:,.0f} msgs/s on {cores:.0f} cores): {budget:,.0f} us per message for "
+              f"server and load tool; the edgerelay phase used {er_cpu + er_src:,.0f} us "
+              f"(edgerelayd {er_cpu:,.0f} + smtp-source {er_src:,.0f})")
     for prefix, label in (("edgerelay", "edgerelay"), ("edgerelay_tmpfs", "tmpfs")):
         if g(f"{prefix}_writes_per_commit") is not None:
             p(f"     spool writer, {label + ':':<10} {_fmt(g(f'{prefix}_writes_per_commit'), digits=2)} writes per commit, "
