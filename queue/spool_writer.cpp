@@ -16,7 +16,10 @@
 
 namespace edgerelay::queue {
 
-SpoolWriter::SpoolWriter(Spool& spool) : spool_(spool) { thread_ = std::thread([this] { run(); }); }
+SpoolWriter::SpoolWriter(Spool& spool, std::chrono::microseconds gather_delay)
+    : spool_(spool), gather_delay_(gather_delay) {
+    thread_ = std::thread([this] { run(); });
+}
 
 SpoolWriter::~SpoolWriter() { stop(); }
 
@@ -33,8 +36,10 @@ void SpoolWriter::submit(Operation op, Completion done, Lane lane) {
     const bool was_empty = intake_pending_.empty() && background_pending_.empty();
     (lane == Lane::intake ? intake_pending_ : background_pending_)
         .push_back(Pending{std::move(op), std::move(done), lane, Clock::now()});
+    // A writer in its commit delay waits for this many; no need to wait longer.
+    const bool gathered = lane == Lane::intake && intake_pending_.size() == gather_target;
     lock.unlock();
-    if (was_empty) wake_.notify_one();
+    if (was_empty || gathered) wake_.notify_one();
 }
 
 void SpoolWriter::stop() {
@@ -129,6 +134,7 @@ void SpoolWriter::run() {
     };
 
     std::deque<Pending> batch;
+    std::size_t last_intake_batch = 0;  // intake writes in the batch before
     std::vector<std::error_code> results;  // kept across batches: no allocation per batch
     std::vector<char> left_out;            // operations that failed: not applied again
     for (;;) {
@@ -154,6 +160,13 @@ void SpoolWriter::run() {
                 }
                 break;
             }
+            // The commit delay: under load (the last batch held two or more intake
+            // writes) more are on their way; wait a moment for them.
+            if (gather_delay_.count() > 0 && last_intake_batch >= 2 && !intake_pending_.empty() &&
+                intake_pending_.size() < gather_target)
+                wake_.wait_for(lock, gather_delay_,
+                               [&] { return stopping_ || intake_pending_.size() >= gather_target; });
+            last_intake_batch = std::min(intake_pending_.size(), max_batch_per_lane);
             for (auto* lane : {&intake_pending_, &background_pending_})
                 for (std::size_t i = 0; i < max_batch_per_lane && !lane->empty(); ++i) {
                     batch.push_back(std::move(lane->front()));

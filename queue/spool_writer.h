@@ -11,6 +11,12 @@
 // whole backlog. Bounded batches also went faster (in the unit tests, 1,600 writes from
 // 8 threads: 19,000 to 21,000 a second in batches of up to 1,600, 22,000 to 30,000 in
 // batches of 256, when every operation still ran in a nested transaction).
+//
+// Under load, a commit delay (PostgreSQL's commit_delay): when the last batch held two
+// or more intake writes, the next waits up to gather_delay for gather_target of them
+// before it begins. Fewer, larger commits cost less CPU per message, and with the
+// server's CPU the limit the intake benchmark went about 7% faster (docs/performance.md,
+// "The commit delay"). A lone session never waits: its batches hold one write.
 #pragma once
 
 #include <array>
@@ -52,8 +58,11 @@ public:
 
     enum class Lane { intake, background };
     static constexpr std::size_t max_batch_per_lane = 256;
+    static constexpr std::size_t gather_target = 8;
+    static constexpr std::chrono::microseconds default_gather_delay{500};
 
-    explicit SpoolWriter(Spool& spool);
+    // gather_delay 0: no commit delay.
+    explicit SpoolWriter(Spool& spool, std::chrono::microseconds gather_delay = default_gather_delay);
     ~SpoolWriter();  // stops: pending operations complete with SpoolError::closed
     SpoolWriter(const SpoolWriter&) = delete;
     SpoolWriter& operator=(const SpoolWriter&) = delete;
@@ -82,6 +91,7 @@ private:
         Clock::time_point submitted;
     };
     Spool& spool_;
+    const std::chrono::microseconds gather_delay_;
     mutable std::mutex mutex_;
     std::condition_variable wake_;
     std::deque<Pending> intake_pending_;

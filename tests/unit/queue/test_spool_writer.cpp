@@ -182,6 +182,60 @@ TEST_F(SpoolWriterTest, ALoneWriteIsSyncedBeforeItsCompletion) {
     EXPECT_EQ(at_completion.intake_waits, 1u);
 }
 
+// Two intake writes that arrive while the writer is held, so its next batch holds both.
+void make_a_busy_batch(SpoolWriter& writer) {
+    Gate gate;
+    Completions done;
+    writer.submit(gate.op(), done.make());
+    gate.wait_entered();
+    for (int i = 0; i < 2; ++i) writer.submit(put_op(new_queue_id()), done.make(), SpoolWriter::Lane::intake);
+    gate.release();
+    ASSERT_TRUE(done.wait_for(3));
+    ASSERT_EQ(done.errors(), 0u);
+}
+
+// The commit delay: after a batch of two or more intake writes, the writer waits for
+// gather_target of them (or the delay) before it commits, and the last of them wakes it.
+TEST_F(SpoolWriterTest, UnderLoadTheWriterGathersIntakeWrites) {
+    Spool spool(spool_path(), map_256m, Spool::Mode::read_write);
+    SpoolWriter writer(spool, std::chrono::seconds(30));
+    make_a_busy_batch(writer);
+    const std::uint64_t commits_before = writer.stats().commits;
+
+    Completions done;
+    const auto start = std::chrono::steady_clock::now();
+    for (std::size_t i = 0; i < SpoolWriter::gather_target; ++i) {
+        // Spaced out: without the delay each would be a commit of its own.
+        if (i > 0) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        EXPECT_EQ(done.count(), 0u) << "committed before write " << i << " arrived";
+        writer.submit(put_op(new_queue_id()), done.make(), SpoolWriter::Lane::intake);
+    }
+    ASSERT_TRUE(done.wait_for(SpoolWriter::gather_target));
+    EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(15));  // woken, not timed out
+    EXPECT_EQ(done.errors(), 0u);
+    EXPECT_EQ(writer.stats().commits - commits_before, 1u);
+}
+
+// After a busy batch a lone write waits out the delay, once; then its own batch held one
+// write, and the next lone write goes at once.
+TEST_F(SpoolWriterTest, ALoneWriteWaitsForCompanyOnlyOnce) {
+    constexpr auto delay = std::chrono::milliseconds(1000);
+    Spool spool(spool_path(), map_256m, Spool::Mode::read_write);
+    SpoolWriter writer(spool, delay);
+    make_a_busy_batch(writer);
+
+    auto timed_write = [&writer] {
+        std::promise<std::error_code> acked;
+        const auto start = std::chrono::steady_clock::now();
+        writer.submit(put_op(new_queue_id()), [&](std::error_code ec) { acked.set_value(ec); },
+                      SpoolWriter::Lane::intake);
+        EXPECT_FALSE(acked.get_future().get());
+        return std::chrono::steady_clock::now() - start;
+    };
+    EXPECT_GE(timed_write(), delay);
+    EXPECT_LT(timed_write(), delay / 2);
+}
+
 TEST_F(SpoolWriterTest, GroupsConcurrentSubmissions) {
     constexpr int threads = 8, per_thread = 200;
     std::vector<std::vector<std::string>> ids(threads);
