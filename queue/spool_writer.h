@@ -16,7 +16,8 @@
 // or more intake writes, the next waits up to gather_delay for gather_target of them
 // before it begins. Fewer, larger commits cost less CPU per message, and with the
 // server's CPU the limit the intake benchmark went about 7% faster (docs/performance.md,
-// "The commit delay"). A lone session never waits: its batches hold one write.
+// "The commit delay"). A lone session waits at most once, right after a busy batch;
+// after that its batches hold one write and go at once.
 #pragma once
 
 #include <array>
