@@ -22,6 +22,7 @@
 #include "queue/spool_writer.h"
 #include "queue/tracking_index.h"
 #include "relay/delivery_agent.h"
+#include "relay/queued_handoff.h"
 #include "relay/smtp_server.h"
 #include "relay/tls_context.h"
 #include "routing/route_table.h"
@@ -126,9 +127,9 @@ int main(int argc, char** argv) {
         routing::DnsResolver dns(io.get_executor(), config.dns);
         relay::DeliveryAgent delivery(io, config, routes, spool, writer, log, dns);
         relay::IntakeServices services{config, routes, writer, log, tls.get()};
-        services.on_queued = [&io, &delivery](const std::string& id) {
-            boost::asio::post(io, [&delivery, id] { delivery.on_queued(id); });
-        };
+        relay::QueuedHandoff handoff(intake_io.get_executor(), io.get_executor(),
+                                     [&delivery](const std::string& id) { delivery.on_queued(id); });
+        services.on_queued = [&handoff](const std::string& id) { handoff.queued(id); };
         relay::SmtpServer server(intake_io, services);
         server.listen();
         const std::size_t queued = delivery.start();
