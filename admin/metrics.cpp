@@ -142,14 +142,11 @@ std::string Metrics::render(const GaugeSnapshot& g) const {
     sample("edgerelay_spool_max_bytes", "", std::to_string(g.spool_max_bytes));
     const auto& w = g.spool_writer;
     header(out, "edgerelay_spool_commits_total", "counter",
-           "Spool write transactions committed; under load one commit (one sync) serves many writes.");
+           "Spool write transactions committed (each synced); under load one commit serves many writes.");
     sample("edgerelay_spool_commits_total", "", std::to_string(w.commits));
     header(out, "edgerelay_spool_writes_total", "counter",
            "Writes in those commits: messages, delivery records, operator actions, index batches.");
     sample("edgerelay_spool_writes_total", "", std::to_string(w.operations));
-    header(out, "edgerelay_spool_syncs_total", "counter",
-           "Syncs of their own, when no later commit was queued to make the last one durable.");
-    sample("edgerelay_spool_syncs_total", "", std::to_string(w.syncs));
     header(out, "edgerelay_spool_commit_seconds_total", "counter",
            "Time spent committing and syncing the spool: the disk's share of every 250.");
     sample("edgerelay_spool_commit_seconds_total", "", number(w.commit_seconds));

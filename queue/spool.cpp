@@ -2,10 +2,9 @@
 // transaction operations handed to SpoolWriter, and the snapshot reads used by the
 // scheduler, the admin API and edgerelayctl.
 //
-// Durability: the environment is opened without MDB_NOSYNC but with MDB_NOMETASYNC, so
-// mdb_txn_commit returns after the data pages are synced and the meta page is written;
-// the meta page is durable after the next commit's sync or Spool::sync. SpoolWriter
-// calls a completion (a 250) only after that; Spool::write syncs before it returns.
+// Durability: the environment is opened without MDB_NOSYNC or MDB_NOMETASYNC, so
+// mdb_txn_commit returns only after the data pages and then the meta page are on disk.
+// SpoolWriter calls a completion (a 250) after the commit returns.
 #include "queue/spool.h"
 
 #include <lmdb.h>
@@ -110,11 +109,11 @@ Spool::Spool(const std::string& path, std::uint64_t map_size, Mode mode) : path_
         // A reader takes the map size the writer recorded, so it can map all its data.
         if (mode == Mode::read_write && (rc = mdb_env_set_mapsize(env_, map_size)) != 0)
             fail_open(path, "cannot set map size", rc);
-        // MDB_NOMETASYNC: a commit syncs its data pages and writes its meta page without
-        // a sync of its own; the next commit's sync (or Spool::sync) makes it durable.
-        // SpoolWriter acknowledges a batch only after that: see spool_writer.cpp.
-        const unsigned flags =
-            MDB_NOTLS | (mode == Mode::read_only ? MDB_RDONLY : static_cast<unsigned>(MDB_NOMETASYNC));
+        // Every commit syncs its meta page too. MDB_NOMETASYNC (the next commit's sync
+        // carries the meta page) saved a flush per commit but made each 250 wait for the
+        // next commit as well, and since the commit delay the intake benchmark was faster
+        // without it (docs/performance.md, "The meta page synced again").
+        const unsigned flags = MDB_NOTLS | (mode == Mode::read_only ? MDB_RDONLY : 0u);
         if ((rc = mdb_env_open(env_, path.c_str(), flags, 0640)) != 0) fail_open(path, "cannot open", rc);
 
         MDB_txn* txn = nullptr;
@@ -176,7 +175,6 @@ Spool::Spool(const std::string& path, std::uint64_t map_size, Mode mode) : path_
         }
         // Committing (even the read-only one) keeps the database handles open.
         if ((rc = mdb_txn_commit(txn)) != 0) fail_open(path, "cannot commit", rc);
-        if (mode == Mode::read_write && (rc = mdb_env_sync(env_, 1)) != 0) fail_open(path, "cannot sync", rc);
     } catch (...) {
         mdb_env_close(env_);
         env_ = nullptr;
@@ -204,13 +202,8 @@ std::error_code Spool::write(const std::function<std::error_code(SpoolWriteTxn&)
         mdb_txn_abort(txn);
         return ec;
     }
-    if (int rc = mdb_txn_commit(txn); rc != 0) return error_from_lmdb(rc);  // commit frees txn, even on failure
-    return sync();
-}
-
-std::error_code Spool::sync() {
-    if (mode_ == Mode::read_only) return {};
-    return mdb_env_sync(env_, 1) == 0 ? std::error_code{} : make_error_code(SpoolError::io);
+    // The commit frees txn, even on failure; it returns once the transaction is durable.
+    return error_from_lmdb(mdb_txn_commit(txn));
 }
 
 void Spool::read_snapshot(const std::function<void(MDB_txn*)>& fn) const {

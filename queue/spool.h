@@ -71,11 +71,6 @@ public:
     // SpoolWriter's thread, by tests and by offline tools. The callback's error aborts.
     std::error_code write(const std::function<std::error_code(SpoolWriteTxn&)>& fn);
 
-    // Makes every committed transaction durable. A commit syncs its data but not its
-    // meta page (MDB_NOMETASYNC): until the next commit or this call, a crash of the
-    // machine (not of the process) may undo the last transaction.
-    std::error_code sync();
-
     // Reads, each in its own read-only snapshot.
     std::optional<Envelope> find_envelope(std::string_view queue_id) const;
     std::optional<std::string> find_content(std::string_view queue_id) const;

@@ -1,8 +1,8 @@
 // The group-commit writer thread. It sleeps on the condition variable until work
 // arrives, takes what is pending, applies it in one LMDB write transaction (a failing
 // operation is left out and the rest applied again, so its partial writes never stay),
-// commits once, and calls the completions only once a sync has made that commit
-// durable: a completion is where intake answers 250.
+// commits once (the commit syncs), and then calls the completions: a completion is
+// where intake answers 250.
 //
 // Operations may run more than once (the batch is applied again without one that
 // failed; one that did not fit gets a try of its own), so they must only describe
@@ -98,14 +98,6 @@ void SpoolWriter::run() {
         return Spool::error_from_lmdb(commit(txn));
     };
 
-    // Completions of committed operations whose meta page is not synced yet, and how
-    // to tell whether a batch committed anything: see "Acknowledged only once durable".
-    auto last_txnid = [env] {
-        MDB_envinfo info{};
-        mdb_env_info(env, &info);
-        return info.me_last_txnid;
-    };
-    std::vector<Unsynced> unsynced;
     auto complete = [](const Completion& done, std::error_code ec) {
         if (!done) return;
         try {
@@ -113,24 +105,6 @@ void SpoolWriter::run() {
         } catch (...) {
             // A completion must not take the writer (and every later 250) down.
         }
-    };
-    // Counted before the completions run, so a test that waits for one sees it counted.
-    auto complete_unsynced = [&](std::error_code ec) {
-        if (!ec) {
-            const auto now = Clock::now();
-            std::lock_guard lock(mutex_);
-            for (const auto& u : unsynced) {
-                if (u.lane != Lane::intake) continue;
-                const double waited = std::chrono::duration<double>(now - u.submitted).count();
-                const auto& bounds = SpoolWriterStats::kWaitBuckets;
-                const auto bucket = std::lower_bound(bounds.begin(), bounds.end(), waited) - bounds.begin();
-                if (bucket < static_cast<std::ptrdiff_t>(bounds.size())) ++stats_.intake_wait_buckets[bucket];
-                ++stats_.intake_waits;
-                stats_.intake_wait_seconds += waited;
-            }
-        }
-        for (auto& u : unsynced) complete(u.done, ec);
-        unsynced.clear();
     };
 
     std::deque<Pending> batch;
@@ -141,25 +115,8 @@ void SpoolWriter::run() {
         {
             std::unique_lock lock(mutex_);
             auto has_work = [this] { return !intake_pending_.empty() || !background_pending_.empty(); };
-            if (unsynced.empty()) wake_.wait(lock, [&] { return stopping_ || has_work(); });
-            if (stopping_ || !has_work()) {
-                if (!unsynced.empty()) {
-                    // Nothing queued whose commit would sync the last meta page: sync it
-                    // now, then acknowledge.
-                    lock.unlock();
-                    const auto started = Clock::now();
-                    const std::error_code ec = spool_.sync();
-                    const double took = std::chrono::duration<double>(Clock::now() - started).count();
-                    {
-                        std::lock_guard relock(mutex_);
-                        ++stats_.syncs;
-                        stats_.commit_seconds += took;
-                    }
-                    complete_unsynced(ec);
-                    continue;
-                }
-                break;
-            }
+            wake_.wait(lock, [&] { return stopping_ || has_work(); });
+            if (stopping_) break;
             // The commit delay: under load (the last batch held two or more intake
             // writes) more are on their way; wait a moment for them.
             if (gather_delay_.count() > 0 && last_intake_batch >= 2 && !intake_pending_.empty() &&
@@ -173,7 +130,6 @@ void SpoolWriter::run() {
                     lane->pop_front();
                 }
         }
-        const std::uint64_t txnid_before = read_only ? 0 : last_txnid();
         const std::size_t n = batch.size();
         results.assign(n, std::error_code{});
         std::uint64_t commits = 0;
@@ -234,25 +190,25 @@ void SpoolWriter::run() {
                 ++succeeded;
                 ++commits;
             }
+        // Counted before the completions run, so a test that waits for one sees it counted.
         {
+            const auto now = Clock::now();
             std::lock_guard lock(mutex_);
             stats_.commits += commits;
             stats_.operations += succeeded;
             stats_.commit_seconds += commit_seconds;
+            for (std::size_t i = 0; i < n; ++i) {
+                if (batch[i].lane != Lane::intake || results[i]) continue;
+                const double waited = std::chrono::duration<double>(now - batch[i].submitted).count();
+                const auto& bounds = SpoolWriterStats::kWaitBuckets;
+                const auto bucket = std::lower_bound(bounds.begin(), bounds.end(), waited) - bounds.begin();
+                if (bucket < static_cast<std::ptrdiff_t>(bounds.size())) ++stats_.intake_wait_buckets[bucket];
+                ++stats_.intake_waits;
+                stats_.intake_wait_seconds += waited;
+            }
         }
-        // Acknowledged only once durable. A commit syncs its data pages, then writes its
-        // meta page unsynced (MDB_NOMETASYNC); the next commit's sync carries that page
-        // to disk with its own data. So when this batch committed anything, the batches
-        // before it are durable now, and this one waits for the next commit or, when
-        // nothing else is queued, for an explicit sync at the top of the loop. Under
-        // load that is one flush per commit instead of two.
-        if (!read_only && last_txnid() != txnid_before) complete_unsynced({});
-        for (std::size_t i = 0; i < n; ++i) {
-            if (results[i])
-                complete(batch[i].done, results[i]);
-            else if (batch[i].done)
-                unsynced.push_back(Unsynced{std::move(batch[i].done), batch[i].lane, batch[i].submitted});
-        }
+        // mdb_txn_commit returned: the batch is durable (spool.cpp, "Durability").
+        for (std::size_t i = 0; i < n; ++i) complete(batch[i].done, results[i]);
         batch.clear();
     }
 

@@ -1,8 +1,7 @@
 // Group commit: every session hands its write to one writer thread, which applies all
 // writes that arrived meanwhile in one LMDB transaction, then reports each outcome once
-// a sync has made it durable. Under load one fsync serves many messages (and also
-// carries the previous commit's meta page); alone, a message waits for its own commit
-// and one sync.
+// the commit (which syncs) has made it durable. Under load one commit's syncs serve
+// many messages; alone, a message waits for a commit of its own.
 //
 // Two lanes, each FIFO: intake's commits (a client waits for each 250) and everything
 // else (delivery records, DSNs, operator actions, the tracking index). A batch takes up
@@ -34,15 +33,14 @@
 namespace edgerelay::queue {
 
 // What the writer has done since it started (GET /metrics; the intake benchmark reads
-// it to tell how many messages one sync served and how long a 250 waited for the disk).
+// it to tell how many messages one commit served and how long a 250 waited for the disk).
 struct SpoolWriterStats {
     // Upper bounds of the intake wait buckets, seconds.
     static constexpr std::array<double, 12> kWaitBuckets{0.0005, 0.001, 0.002, 0.003, 0.005, 0.01,
                                                          0.025, 0.05,  0.1,   0.25,  0.5,   1};
     std::uint64_t commits = 0;     // write transactions committed
     std::uint64_t operations = 0;  // operations in them
-    std::uint64_t syncs = 0;       // syncs of their own (nothing queued to carry the last commit's)
-    double commit_seconds = 0;     // in mdb_txn_commit and those syncs
+    double commit_seconds = 0;     // in mdb_txn_commit, its syncs included
     // Intake writes, from submit to durable: what a client waits between its last byte
     // and the 250, beyond the session's own work.
     std::array<std::uint64_t, kWaitBuckets.size()> intake_wait_buckets{};  // not cumulative
@@ -84,12 +82,6 @@ private:
         Completion done;
         Lane lane = Lane::background;
         Clock::time_point submitted{};
-    };
-    // A committed operation waiting for the sync that makes it durable.
-    struct Unsynced {
-        Completion done;
-        Lane lane;
-        Clock::time_point submitted;
     };
     Spool& spool_;
     const std::chrono::microseconds gather_delay_;

@@ -159,12 +159,12 @@ def http_get(url, secs):
 
 def spool_commits(url, secs=10):
     """edgerelayd's spool writer counters from /metrics, as
-    "writes_per_commit commit_ms intake_wait_ms own_syncs" (n/a when unreadable)."""
+    "writes_per_commit commit_ms intake_wait_ms" (n/a when unreadable)."""
     try:
         with urllib.request.urlopen(url, timeout=float(secs)) as r:
             text = r.read().decode()
     except Exception:
-        print("n/a n/a n/a n/a")
+        print("n/a n/a n/a")
         return
     v = {}
     for line in text.splitlines():
@@ -174,14 +174,13 @@ def spool_commits(url, secs=10):
     commits = v.get("edgerelay_spool_commits_total", 0)
     writes = v.get("edgerelay_spool_writes_total", 0)
     seconds = v.get("edgerelay_spool_commit_seconds_total", 0)
-    syncs = v.get("edgerelay_spool_syncs_total", 0)
     waits = v.get("edgerelay_spool_intake_wait_seconds_count", 0)
     wait_sum = v.get("edgerelay_spool_intake_wait_seconds_sum", 0)
     per = f"{writes / commits:.2f}" if commits else "n/a"
-    # The time per commit, its own syncs included (they finish what the commits began).
+    # The time per commit, its syncs included.
     ms = f"{seconds * 1000 / commits:.3f}" if commits else "n/a"
     wait = f"{wait_sum * 1000 / waits:.3f}" if waits else "n/a"
-    print(per, ms, wait, int(syncs))
+    print(per, ms, wait)
 
 
 def json_vars(path, prefix, specs):

@@ -301,13 +301,12 @@ er_intake() {
         record "${prefix}_rate" "$RATE"
         record "${prefix}_cpu_per_msg_us" "$(cpu_per_msg "$c0" "$c1" "$BENCH_MESSAGES")"
         [[ -n "$SOURCE_CPU_US" ]] && record "${prefix}_source_cpu_per_msg_us" "$SOURCE_CPU_US"
-        # How many messages one sync served, and how long a message waited for it.
-        local per ms wait syncs
-        read -r per ms wait syncs < <($UTIL spool-commits "http://127.0.0.1:$admin/metrics" 30)
+        # How many messages one commit served, and how long a message waited for it.
+        local per ms wait
+        read -r per ms wait < <($UTIL spool-commits "http://127.0.0.1:$admin/metrics" 30)
         record "${prefix}_writes_per_commit" "$per"
         record "${prefix}_commit_ms" "$ms"
         record "${prefix}_intake_wait_ms" "$wait"
-        record "${prefix}_own_syncs" "$syncs"
         er_verify "$prefix" "$conf" "$BENCH_MESSAGES" "$pid"
     else
         record "${prefix}_valid" "INVALID(smtp-source-exit-$SOURCE_RC)"

@@ -425,7 +425,6 @@ def test_metrics_count_received_delivered_deferred_and_latency(env):
                        ("edgerelay_smtp_connections", "gauge"),
                        ("edgerelay_spool_bytes", "gauge"), ("edgerelay_spool_max_bytes", "gauge"),
                        ("edgerelay_spool_commits_total", "counter"), ("edgerelay_spool_writes_total", "counter"),
-                       ("edgerelay_spool_syncs_total", "counter"),
                        ("edgerelay_spool_commit_seconds_total", "counter"),
                        ("edgerelay_spool_intake_wait_seconds", "histogram"),
                        ("edgerelay_route_down", "gauge"), ("edgerelay_route_held", "gauge")):

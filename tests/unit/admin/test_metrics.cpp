@@ -70,7 +70,6 @@ TEST(Metrics, SpoolWriterCountersAndIntakeWaitHistogram) {
     GaugeSnapshot g;
     g.spool_writer.commits = 4;
     g.spool_writer.operations = 10;
-    g.spool_writer.syncs = 1;
     g.spool_writer.commit_seconds = 0.5;
     g.spool_writer.intake_wait_buckets[1] = 2;  // <= 1 ms
     g.spool_writer.intake_wait_buckets[3] = 1;  // <= 3 ms
@@ -79,7 +78,6 @@ TEST(Metrics, SpoolWriterCountersAndIntakeWaitHistogram) {
     const auto text = m.render(g);
     EXPECT_TRUE(has_line(text, "edgerelay_spool_commits_total 4")) << text;
     EXPECT_TRUE(has_line(text, "edgerelay_spool_writes_total 10"));
-    EXPECT_TRUE(has_line(text, "edgerelay_spool_syncs_total 1"));
     EXPECT_TRUE(has_line(text, "edgerelay_spool_commit_seconds_total 0.5"));
     EXPECT_TRUE(has_line(text, "edgerelay_spool_intake_wait_seconds_bucket{le=\"0.0005\"} 0"));
     EXPECT_TRUE(has_line(text, "edgerelay_spool_intake_wait_seconds_bucket{le=\"0.001\"} 2"));
