@@ -150,6 +150,12 @@ std::string Metrics::render(const GaugeSnapshot& g) const {
     header(out, "edgerelay_spool_commit_seconds_total", "counter",
            "Time spent committing and syncing the spool: the disk's share of every 250.");
     sample("edgerelay_spool_commit_seconds_total", "", number(w.commit_seconds));
+    header(out, "edgerelay_spool_headroom_bytes_total", "counter",
+           "Zeros written past the spool's last page, so that commits need not grow the file.");
+    sample("edgerelay_spool_headroom_bytes_total", "", std::to_string(w.headroom_bytes));
+    header(out, "edgerelay_spool_headroom_failures_total", "counter",
+           "Writes of that room that failed (a full disk); commits then grow the file themselves.");
+    sample("edgerelay_spool_headroom_failures_total", "", std::to_string(w.headroom_failures));
     header(out, "edgerelay_spool_intake_wait_seconds", "histogram",
            "From a received message handed to the spool to its commit being durable (then the 250).");
     std::uint64_t cumulative = 0;

@@ -84,6 +84,7 @@ public:
 private:
     friend class SpoolWriteTxn;
     friend class SpoolWriter;
+    friend class SpoolHeadroom;
     friend class TrackingIndex;
     // The tracking index's databases, opened (read_write: created) with the others. A
     // read-only Spool of a spool no edgerelayd with the index has written lacks them.

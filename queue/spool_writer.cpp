@@ -17,7 +17,7 @@
 namespace edgerelay::queue {
 
 SpoolWriter::SpoolWriter(Spool& spool, std::chrono::microseconds gather_delay)
-    : spool_(spool), gather_delay_(gather_delay) {
+    : spool_(spool), headroom_(spool), gather_delay_(gather_delay) {
     thread_ = std::thread([this] { run(); });
 }
 
@@ -106,6 +106,16 @@ void SpoolWriter::run() {
             // A completion must not take the writer (and every later 250) down.
         }
     };
+
+    // Between batches, once their completions are on their way: room ahead of the
+    // spool's last page, so the commits that follow do not grow the file.
+    auto keep_headroom = [this] {
+        headroom_.top_up();  // a failure is counted; the spool works on without the room
+        std::lock_guard lock(mutex_);
+        stats_.headroom_bytes = headroom_.bytes_written();
+        stats_.headroom_failures = headroom_.failures();
+    };
+    keep_headroom();
 
     std::deque<Pending> batch;
     std::size_t last_intake_batch = 0;  // intake writes in the batch before
@@ -210,6 +220,7 @@ void SpoolWriter::run() {
         // mdb_txn_commit returned: the batch is durable (spool.cpp, "Durability").
         for (std::size_t i = 0; i < n; ++i) complete(batch[i].done, results[i]);
         batch.clear();
+        keep_headroom();
     }
 
     std::deque<Pending> left;

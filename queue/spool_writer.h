@@ -17,6 +17,9 @@
 // server's CPU the limit the intake benchmark went about 7% faster (docs/performance.md,
 // "The commit delay"). A lone session waits at most once, right after a busy batch;
 // after that its batches hold one write and go at once.
+//
+// Between batches it keeps zero-filled room past the spool's last page, so that its
+// commits overwrite blocks the file already has (spool_headroom.h).
 #pragma once
 
 #include <array>
@@ -29,6 +32,7 @@
 #include <thread>
 
 #include "queue/spool.h"
+#include "queue/spool_headroom.h"
 
 namespace edgerelay::queue {
 
@@ -46,6 +50,9 @@ struct SpoolWriterStats {
     std::array<std::uint64_t, kWaitBuckets.size()> intake_wait_buckets{};  // not cumulative
     std::uint64_t intake_waits = 0;
     double intake_wait_seconds = 0;
+    // Zeros written past the spool's last page between batches (spool_headroom.h).
+    std::uint64_t headroom_bytes = 0;
+    std::uint64_t headroom_failures = 0;
 };
 
 class SpoolWriter {
@@ -84,6 +91,7 @@ private:
         Clock::time_point submitted{};
     };
     Spool& spool_;
+    SpoolHeadroom headroom_;  // used by the writer thread only
     const std::chrono::microseconds gather_delay_;
     mutable std::mutex mutex_;
     std::condition_variable wake_;

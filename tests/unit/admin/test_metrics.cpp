@@ -75,10 +75,14 @@ TEST(Metrics, SpoolWriterCountersAndIntakeWaitHistogram) {
     g.spool_writer.intake_wait_buckets[3] = 1;  // <= 3 ms
     g.spool_writer.intake_waits = 4;            // and one beyond the last bucket
     g.spool_writer.intake_wait_seconds = 2.0035;
+    g.spool_writer.headroom_bytes = 8388608;
+    g.spool_writer.headroom_failures = 1;
     const auto text = m.render(g);
     EXPECT_TRUE(has_line(text, "edgerelay_spool_commits_total 4")) << text;
     EXPECT_TRUE(has_line(text, "edgerelay_spool_writes_total 10"));
     EXPECT_TRUE(has_line(text, "edgerelay_spool_commit_seconds_total 0.5"));
+    EXPECT_TRUE(has_line(text, "edgerelay_spool_headroom_bytes_total 8388608"));
+    EXPECT_TRUE(has_line(text, "edgerelay_spool_headroom_failures_total 1"));
     EXPECT_TRUE(has_line(text, "edgerelay_spool_intake_wait_seconds_bucket{le=\"0.0005\"} 0"));
     EXPECT_TRUE(has_line(text, "edgerelay_spool_intake_wait_seconds_bucket{le=\"0.001\"} 2"));
     EXPECT_TRUE(has_line(text, "edgerelay_spool_intake_wait_seconds_bucket{le=\"0.002\"} 2"));

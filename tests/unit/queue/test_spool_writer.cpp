@@ -19,6 +19,7 @@
 
 #include "queue/queue_id.h"
 #include "queue/spool_writer.h"
+#include "tests/unit/queue/spool_test_messages.h"
 
 namespace edgerelay::queue {
 namespace {
@@ -28,37 +29,13 @@ using namespace std::chrono_literals;
 
 constexpr std::uint64_t map_256m = 256ull << 20;
 
-class SpoolWriterTest : public ::testing::Test {
+using testing::content_for;
+using testing::make_envelope;
+
+class SpoolWriterTest : public testing::SpoolDirTest {
 protected:
-    void SetUp() override {
-        const char* tmp = std::getenv("TMPDIR");
-        std::string pattern = std::string(tmp && *tmp ? tmp : "/tmp") + "/edgerelay-writer-XXXXXX";
-        ASSERT_NE(mkdtemp(pattern.data()), nullptr);
-        dir_ = pattern;
-    }
-    void TearDown() override { fs::remove_all(dir_); }
-    std::string spool_path() const { return (dir_ / "spool").string(); }
-    fs::path dir_;
+    SpoolWriterTest() : SpoolDirTest("writer") {}
 };
-
-Envelope make_envelope(const std::string& id) {
-    Envelope e;
-    e.queue_id = id;
-    e.arrival = now_micros();
-    e.sender = "sender@example.org";
-    e.recipients.push_back({"rcpt@rockerduck.example"});
-    e.message_id = id + "@edge.example.net";
-    e.size = 4096;
-    return e;
-}
-
-// Content that names its message, so a check proves the right bytes came back.
-std::string content_for(const std::string& id, std::size_t size = 4096) {
-    std::string c = "Message-ID: <" + id + "@edge.example.net>\r\n\r\n";
-    while (c.size() < size) c += id;
-    c.resize(size);
-    return c;
-}
 
 SpoolWriter::Operation put_op(const std::string& id, std::size_t size = 4096) {
     return [env = make_envelope(id), content = content_for(id, size)](SpoolWriteTxn& txn) {
@@ -133,6 +110,32 @@ TEST_F(SpoolWriterTest, CompletionComesAfterTheCommit) {
     EXPECT_TRUE(visible);
     EXPECT_EQ(writer.operations(), 1u);
     EXPECT_EQ(writer.batches(), 1u);
+}
+
+// Between batches the writer keeps zeros ahead of the spool's last page
+// (spool_headroom.h), so the commits that follow do not grow the file.
+TEST_F(SpoolWriterTest, KeepsRoomAheadOfTheSpool) {
+    Spool spool(spool_path(), map_256m, Spool::Mode::read_write);
+    SpoolWriter writer(spool);
+    Completions done;
+    // About 3 MiB, past the first steps of room, ten messages a batch as from a few
+    // sessions (a single batch larger than the room grows the file itself).
+    constexpr std::size_t count = 200;
+    for (std::size_t i = 0; i < count; ++i) {
+        writer.submit(put_op(new_queue_id(), 16 * 1024), done.make());
+        if (i % 10 == 9) {
+            ASSERT_TRUE(done.wait_for(i + 1));
+        }
+    }
+    EXPECT_EQ(done.errors(), 0u);
+    writer.stop();  // the top-up after the last batch is done and counted
+
+    const auto stats = writer.stats();
+    const auto used = spool.stats().used_bytes;
+    const auto size = fs::file_size(fs::path(spool_path()) / "data.mdb");
+    EXPECT_GE(stats.headroom_bytes, used) << "the file grew by the writer's zeros, not by the commits";
+    EXPECT_EQ(stats.headroom_failures, 0u);
+    EXPECT_GE(size, used + SpoolHeadroom::min_step);
 }
 
 // The counters GET /metrics shows: commits, writes, the time committing, and how long

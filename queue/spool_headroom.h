@@ -1,0 +1,68 @@
+// Zero-filled room past the spool's last page, so that commits overwrite blocks the
+// file already owns instead of growing the file.
+//
+// LMDB grows data.mdb by writing past its end. On ext4 (as on most file systems) each
+// such commit then allocates blocks and moves the file's end, and the commit's
+// fdatasync has to write that file-system metadata as well as the pages: more writes
+// and a longer wait for every 250 while the spool grows, which is exactly when a
+// destination is down. With the file already written that far, fdatasync writes the
+// pages alone. PostgreSQL zero-fills its WAL segments ahead of use for the same reason.
+// fallocate() is not enough: its extents are "unwritten", and the first write into one
+// changes metadata just the same (measured: no gain; docs/performance.md, "Room ahead
+// of the spool").
+//
+// The zeros lie past the last page LMDB uses, where no reader looks and which LMDB
+// writes only when it allocates those pages in a later commit. The fill runs inside a
+// write transaction that is then aborted, so no commit, from this process or another,
+// writes to the file meanwhile. It is an optimisation only: when it fails (a full disk)
+// the spool works on exactly as before, growing the file itself.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <system_error>
+
+namespace edgerelay::queue {
+
+class Spool;
+
+class SpoolHeadroom {
+public:
+    // The room kept ahead is a quarter of what the spool uses, between these bounds: a
+    // new spool costs a megabyte of zeros, and one top-up of a big spool holds the
+    // writer for about 8 MiB of sequential writing (some 20 ms on the reference disk).
+    static constexpr std::uint64_t min_step = 1ull << 20;
+    static constexpr std::uint64_t max_step = 8ull << 20;
+    // After a failed fill, the next try waits this long (a full disk stays full a while).
+    static constexpr std::chrono::seconds retry_after{30};
+
+    explicit SpoolHeadroom(Spool& spool);
+
+    // When less than one step of room is left past the last used page, writes one
+    // step of zeros at the end of the file (never past the map size) and syncs them.
+    // Call it between commits of this process's writer. A failure truncates the file
+    // back to where it ended and is returned; the spool is unharmed by it.
+    std::error_code top_up();
+
+    // Bytes of zeros written so far, and the fills that failed (for tests and metrics).
+    std::uint64_t bytes_written() const { return bytes_written_; }
+    std::uint64_t failures() const { return failures_; }
+
+private:
+    struct Extent {
+        std::uint64_t used_end = 0;  // past the last page in use
+        std::uint64_t map_size = 0;  // the file never grows past it
+    };
+    Extent extent() const;
+    static std::uint64_t step_for(std::uint64_t used_end);
+
+    Spool& spool_;
+    std::uint64_t page_size_ = 0;
+    // Where the file ended after our last look; LMDB moves it only by growing past it.
+    std::uint64_t known_file_end_ = 0;
+    std::chrono::steady_clock::time_point retry_at_{};
+    std::uint64_t bytes_written_ = 0;
+    std::uint64_t failures_ = 0;
+};
+
+}  // namespace edgerelay::queue

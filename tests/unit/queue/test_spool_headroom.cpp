@@ -1,0 +1,205 @@
+// Room ahead of the spool: zeros written past the last page, never over a page in use,
+// never past the map size, used by later commits without growing the file, and a
+// failed fill that leaves the file as it was.
+#include <gtest/gtest.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <csignal>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <vector>
+
+#include "queue/queue_id.h"
+#include "queue/spool.h"
+#include "queue/spool_headroom.h"
+#include "tests/unit/queue/spool_test_messages.h"
+
+namespace edgerelay::queue {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr std::uint64_t map_64m = 64ull << 20;
+
+using testing::content_for;
+using testing::make_envelope;
+
+class SpoolHeadroomTest : public testing::SpoolDirTest {
+protected:
+    SpoolHeadroomTest() : SpoolDirTest("headroom") {}
+    std::uint64_t file_size() const { return fs::file_size(dir_ / "spool" / "data.mdb"); }
+    std::string file_bytes() const {
+        std::ifstream in(dir_ / "spool" / "data.mdb", std::ios::binary);
+        return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+    }
+};
+
+std::vector<std::string> put_messages(Spool& spool, int count, std::size_t size = 4096) {
+    std::vector<std::string> ids;
+    for (int i = 0; i < count; ++i) {
+        ids.push_back(new_queue_id());
+        const auto& id = ids.back();
+        EXPECT_FALSE(spool.write([&](SpoolWriteTxn& txn) { return txn.put_message(make_envelope(id), content_for(id, size)); }));
+    }
+    return ids;
+}
+
+void expect_all_there(Spool& spool, const std::vector<std::string>& ids, std::size_t size = 4096) {
+    for (const auto& id : ids) {
+        const auto content = spool.find_content(id);
+        ASSERT_TRUE(content) << id;
+        EXPECT_EQ(*content, content_for(id, size)) << id;
+    }
+}
+
+TEST_F(SpoolHeadroomTest, ANewSpoolGetsOneStepOfZeros) {
+    Spool spool(spool_path(), map_64m, Spool::Mode::read_write);
+    const auto before = file_size();
+    const auto used = spool.stats().used_bytes;
+    ASSERT_LE(used, before);
+
+    SpoolHeadroom headroom(spool);
+    ASSERT_FALSE(headroom.top_up());
+    const auto after = file_size();
+    EXPECT_EQ(after, before + SpoolHeadroom::min_step);
+    EXPECT_EQ(headroom.bytes_written(), after - before);
+    EXPECT_EQ(headroom.failures(), 0u);
+    const auto bytes = file_bytes();
+    ASSERT_EQ(bytes.size(), after);
+    EXPECT_EQ(bytes.find_first_not_of('\0', before), std::string::npos) << "the room holds only zeros";
+}
+
+TEST_F(SpoolHeadroomTest, NothingIsWrittenWhileTheRoomLasts) {
+    Spool spool(spool_path(), map_64m, Spool::Mode::read_write);
+    SpoolHeadroom headroom(spool);
+    ASSERT_FALSE(headroom.top_up());
+    // A step of room is enough.
+    ASSERT_FALSE(headroom.top_up());
+    EXPECT_EQ(headroom.bytes_written(), SpoolHeadroom::min_step);
+
+    // Less than a step left: one more step, so nearly two are ahead.
+    put_messages(spool, 4);
+    ASSERT_FALSE(headroom.top_up());
+    EXPECT_EQ(headroom.bytes_written(), 2 * SpoolHeadroom::min_step);
+    const auto size = file_size();
+
+    // A few more messages leave more than a step: nothing to do.
+    put_messages(spool, 4);
+    ASSERT_FALSE(headroom.top_up());
+    EXPECT_EQ(file_size(), size);
+    EXPECT_EQ(headroom.bytes_written(), 2 * SpoolHeadroom::min_step);
+}
+
+TEST_F(SpoolHeadroomTest, CommitsUseTheRoomWithoutGrowingTheFile) {
+    Spool spool(spool_path(), map_64m, Spool::Mode::read_write);
+    SpoolHeadroom headroom(spool);
+    ASSERT_FALSE(headroom.top_up());
+    const auto size = file_size();
+
+    // About half a megabyte of messages: inside the step of room.
+    const auto ids = put_messages(spool, 64);
+    EXPECT_EQ(file_size(), size) << "the commits wrote into the room, not past the end";
+    EXPECT_GT(spool.stats().used_bytes, SpoolHeadroom::min_step / 4);
+    expect_all_there(spool, ids);
+}
+
+TEST_F(SpoolHeadroomTest, PagesInUseAreNeverTouched) {
+    std::vector<std::string> ids;
+    std::string before;
+    {
+        Spool spool(spool_path(), map_64m, Spool::Mode::read_write);
+        ids = put_messages(spool, 40);
+        before = file_bytes();
+        SpoolHeadroom headroom(spool);
+        ASSERT_FALSE(headroom.top_up());
+        const auto after = file_bytes();
+        ASSERT_GT(after.size(), before.size());
+        EXPECT_EQ(after.compare(0, before.size(), before), 0) << "bytes before the old end changed";
+    }
+    // Reopened, the spool reads as before and takes more.
+    Spool spool(spool_path(), map_64m, Spool::Mode::read_write);
+    expect_all_there(spool, ids);
+    const auto more = put_messages(spool, 8);
+    expect_all_there(spool, more);
+}
+
+TEST_F(SpoolHeadroomTest, TopsUpAgainWhenCommitsNearTheEnd) {
+    Spool spool(spool_path(), map_64m, Spool::Mode::read_write);
+    SpoolHeadroom headroom(spool);
+    ASSERT_FALSE(headroom.top_up());
+    std::vector<std::string> ids;
+    // Each round fills the room past what a step leaves, then tops it up again.
+    for (int round = 0; round < 4; ++round) {
+        const auto size = file_size();
+        for (const auto& id : put_messages(spool, 40, 16 * 1024)) ids.push_back(id);
+        const auto used = spool.stats().used_bytes;
+        ASSERT_FALSE(headroom.top_up());
+        const auto step = std::clamp(used / 4, SpoolHeadroom::min_step, SpoolHeadroom::max_step);
+        EXPECT_GE(file_size(), used + step) << "round " << round;
+        EXPECT_LE(file_size(), std::max(size, used) + 2 * step) << "round " << round;
+    }
+    EXPECT_GT(headroom.bytes_written(), SpoolHeadroom::min_step);
+    expect_all_there(spool, ids, 16 * 1024);
+}
+
+TEST_F(SpoolHeadroomTest, NeverGrowsPastTheMapSize) {
+    constexpr std::uint64_t small_map = 512 * 1024;
+    Spool spool(spool_path(), small_map, Spool::Mode::read_write);
+    SpoolHeadroom headroom(spool);
+    ASSERT_FALSE(headroom.top_up());
+    EXPECT_EQ(file_size(), small_map);
+    ASSERT_FALSE(headroom.top_up());
+    EXPECT_EQ(file_size(), small_map);
+    // The whole map is still LMDB's to fill.
+    const auto ids = put_messages(spool, 16);
+    expect_all_there(spool, ids);
+}
+
+TEST_F(SpoolHeadroomTest, AFailedFillLeavesTheFileAsItWasAndWaitsBeforeTryingAgain) {
+    Spool spool(spool_path(), map_64m, Spool::Mode::read_write);
+    const auto ids = put_messages(spool, 4);
+    const auto before = file_bytes();
+
+    // A file-size limit stands in for a full disk: the write past it fails (EFBIG)
+    // after part of the zeros went in.
+    rlimit old_limit{};
+    ASSERT_EQ(getrlimit(RLIMIT_FSIZE, &old_limit), 0);
+    const auto old_handler = std::signal(SIGXFSZ, SIG_IGN);
+    rlimit limit = old_limit;
+    limit.rlim_cur = before.size() + 64 * 1024;
+    ASSERT_EQ(setrlimit(RLIMIT_FSIZE, &limit), 0);
+    SpoolHeadroom headroom(spool);
+    const auto failed = headroom.top_up();
+    const auto after_failure = file_bytes();
+    const auto second = headroom.top_up();  // within retry_after: not tried
+    ASSERT_EQ(setrlimit(RLIMIT_FSIZE, &old_limit), 0);
+    std::signal(SIGXFSZ, old_handler);
+
+    EXPECT_TRUE(failed == std::errc::file_too_large) << failed.message();
+    EXPECT_EQ(after_failure, before) << "the partial zeros are truncated away";
+    EXPECT_FALSE(second);
+    EXPECT_EQ(headroom.failures(), 1u);
+    EXPECT_EQ(headroom.bytes_written(), 0u);
+    EXPECT_EQ(file_bytes(), before);
+    // The spool works on without the room.
+    expect_all_there(spool, ids);
+    const auto more = put_messages(spool, 4);
+    expect_all_there(spool, more);
+}
+
+TEST_F(SpoolHeadroomTest, AReadOnlySpoolIsLeftAlone) {
+    { Spool writer(spool_path(), map_64m, Spool::Mode::read_write); }
+    const auto size = file_size();
+    Spool reader(spool_path(), map_64m, Spool::Mode::read_only);
+    SpoolHeadroom headroom(reader);
+    EXPECT_FALSE(headroom.top_up());
+    EXPECT_EQ(file_size(), size);
+    EXPECT_EQ(headroom.bytes_written(), 0u);
+}
+
+}  // namespace
+}  // namespace edgerelay::queue
