@@ -72,7 +72,11 @@ std::error_code SpoolHeadroom::top_up() {
 
     // The write lock: no commit writes to the file while we do.
     MDB_txn* txn = nullptr;
-    if (int rc = mdb_txn_begin(spool_.env_, nullptr, 0, &txn); rc != 0) return Spool::error_from_lmdb(rc);
+    if (int rc = mdb_txn_begin(spool_.env_, nullptr, 0, &txn); rc != 0) {
+        ++failures_;
+        retry_at_ = now + retry_after;
+        return Spool::error_from_lmdb(rc);
+    }
     const Extent e = extent();
     const std::uint64_t step = step_for(e.used_end);
     int fd = -1;

@@ -1,15 +1,15 @@
 // Zero-filled room past the spool's last page, so that commits overwrite blocks the
 // file already owns instead of growing the file.
 //
-// LMDB grows data.mdb by writing past its end. On ext4 (as on most file systems) each
-// such commit then allocates blocks and moves the file's end, and the commit's
-// fdatasync has to write that file-system metadata as well as the pages: more writes
-// and a longer wait for every 250 while the spool grows, which is exactly when a
-// destination is down. With the file already written that far, fdatasync writes the
-// pages alone. PostgreSQL zero-fills its WAL segments ahead of use for the same reason.
-// fallocate() is not enough: its extents are "unwritten", and the first write into one
-// changes metadata just the same (measured: no gain; docs/performance.md, "Room ahead
-// of the spool").
+// LMDB grows data.mdb by writing past its end. On ext4 (the reference disk's, measured
+// without a journal) each such commit then allocates blocks and moves the file's end,
+// and the commit's fdatasync has to write that file-system metadata as well as the
+// pages: more writes and a longer wait for every 250 while the spool grows, which is
+// exactly when a destination is down. With the file already written that far,
+// fdatasync writes the pages alone. PostgreSQL zero-fills its WAL segments ahead of use
+// for the same reason. fallocate() is not enough: its extents are "unwritten", and the
+// first write into one changes metadata just the same (measured: no gain;
+// docs/performance.md, "Room ahead of the spool").
 //
 // The zeros lie past the last page LMDB uses, where no reader looks and which LMDB
 // writes only when it allocates those pages in a later commit. The fill runs inside a
