@@ -1,5 +1,6 @@
 #include "queue/spool_headroom.h"
 
+#include <fcntl.h>
 #include <lmdb.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
@@ -88,9 +89,14 @@ std::error_code SpoolHeadroom::top_up() {
         const auto file_end = static_cast<std::uint64_t>(st.st_size);
         known_file_end_ = file_end;
         if (file_end < std::min(e.used_end + step, e.map_size)) {
-            const std::uint64_t target = std::min(file_end + step, e.map_size);
+            const std::uint64_t target = std::min(file_end + chunk, e.map_size);
             ec = write_zeros(fd, file_end, target);
-            if (!ec && fdatasync(fd) != 0) ec = last_os_error();
+            if (!ec) {
+                // Only a hint to write them now rather than in the next commit's sync;
+                // where it is not supported, that sync writes them.
+                (void)sync_file_range(fd, static_cast<off_t>(file_end), static_cast<off_t>(target - file_end),
+                                      SYNC_FILE_RANGE_WRITE);
+            }
             if (ec) {
                 // Give the disk back: LMDB may need those blocks for its own pages.
                 if (ftruncate(fd, static_cast<off_t>(file_end)) != 0) {

@@ -119,7 +119,8 @@ TEST_F(SpoolWriterTest, KeepsRoomAheadOfTheSpool) {
     SpoolWriter writer(spool);
     Completions done;
     // About 3 MiB, past the first steps of room, ten messages a batch as from a few
-    // sessions (a single batch larger than the room grows the file itself).
+    // sessions: each batch needs less than the chunk one top-up adds (a batch larger
+    // than the room grows the file itself).
     constexpr std::size_t count = 200;
     for (std::size_t i = 0; i < count; ++i) {
         writer.submit(put_op(new_queue_id(), 16 * 1024), done.make());
@@ -135,7 +136,7 @@ TEST_F(SpoolWriterTest, KeepsRoomAheadOfTheSpool) {
     const auto size = fs::file_size(fs::path(spool_path()) / "data.mdb");
     EXPECT_GE(stats.headroom_bytes, used) << "the file grew by the writer's zeros, not by the commits";
     EXPECT_EQ(stats.headroom_failures, 0u);
-    EXPECT_GE(size, used + SpoolHeadroom::min_step);
+    EXPECT_GT(size, used);
 }
 
 // The counters GET /metrics shows: commits, writes, the time committing, and how long
