@@ -91,18 +91,16 @@ std::error_code SpoolHeadroom::top_up() {
         if (file_end < std::min(e.used_end + step, e.map_size)) {
             const std::uint64_t target = std::min(file_end + chunk, e.map_size);
             ec = write_zeros(fd, file_end, target);
-            if (!ec) {
-                // Only a hint to write them now rather than in the next commit's sync;
-                // where it is not supported, that sync writes them.
-                (void)sync_file_range(fd, static_cast<off_t>(file_end), static_cast<off_t>(target - file_end),
-                                      SYNC_FILE_RANGE_WRITE);
-            }
             if (ec) {
                 // Give the disk back: LMDB may need those blocks for its own pages.
                 if (ftruncate(fd, static_cast<off_t>(file_end)) != 0) {
                     // The zeros stay past the last page, harmless; the error above is the news.
                 }
             } else {
+                // Only a hint to write them now rather than in the next commit's sync;
+                // where it is not supported, that sync writes them.
+                (void)sync_file_range(fd, static_cast<off_t>(file_end), static_cast<off_t>(target - file_end),
+                                      SYNC_FILE_RANGE_WRITE);
                 known_file_end_ = target;
                 bytes_written_ += target - file_end;
             }
