@@ -26,7 +26,11 @@ std::vector<std::string> pending_destinations(const Envelope& envelope) {
 void Scheduler::schedule(const std::string& queue_id, UnixMicros due, std::vector<std::string> destinations) {
     remove(queue_id);
     auto by_time = by_time_.emplace(due, queue_id);
-    for (const auto& destination : destinations) by_destination_[destination].insert(queue_id);
+    // A new message has the greatest id yet: the hint makes its insertion constant time.
+    for (const auto& destination : destinations) {
+        auto& waiting = by_destination_[destination];
+        waiting.emplace_hint(waiting.end(), queue_id);
+    }
     entries_.emplace(queue_id, Entry{by_time, std::move(destinations)});
 }
 
@@ -61,12 +65,11 @@ std::vector<std::string> Scheduler::pull_destination(const std::string& destinat
     if (d == by_destination_.end()) return pulled;
     // The whole set leaves at once; each message is then taken out of the time order and,
     // if it has other destinations too, out of their sets. (At the moment of a failover
-    // this runs on the io thread for every message the site holds.) Oldest first, which
-    // is also roughly the time order: queue ids grow with arrival time, and erasing in
-    // that order walks the time index instead of jumping about it.
+    // this runs on the io thread for every message the site holds.) Oldest first, as the
+    // set keeps them, which is also roughly the time order: queue ids grow with arrival
+    // time, and erasing in that order walks the time index instead of jumping about it.
     pulled.assign(std::make_move_iterator(d->second.begin()), std::make_move_iterator(d->second.end()));
     by_destination_.erase(d);
-    std::sort(pulled.begin(), pulled.end());
     for (const auto& id : pulled)
         if (auto it = entries_.find(id); it != entries_.end()) erase(it);
     return pulled;
@@ -75,7 +78,7 @@ std::vector<std::string> Scheduler::pull_destination(const std::string& destinat
 std::optional<std::string> Scheduler::take_one(const std::string& destination) {
     auto d = by_destination_.find(destination);
     if (d == by_destination_.end() || d->second.empty()) return std::nullopt;
-    std::string oldest = *std::min_element(d->second.begin(), d->second.end());
+    std::string oldest = *d->second.begin();
     remove(oldest);
     return oldest;
 }

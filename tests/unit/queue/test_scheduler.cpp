@@ -60,6 +60,19 @@ TEST(Scheduler, TakeOneTakesTheOldest) {
     EXPECT_FALSE(s.take_one("d.example"));
 }
 
+TEST(Scheduler, AProbeThatFailsPutsItsMessageBackAsTheOldest) {
+    // The probe cycle of a site that is down: the oldest goes out, fails, and is
+    // scheduled again behind messages that arrived after it.
+    Scheduler s;
+    for (const char* id : {"0001", "0002", "0003"}) s.schedule(id, 10, {"d.example"});
+    EXPECT_EQ(s.take_one("d.example"), "0001");
+    s.schedule("0004", 10, {"d.example"});
+    s.schedule("0001", 99, {"d.example"});
+    EXPECT_EQ(s.waiting("d.example"), 4u);
+    EXPECT_EQ(s.take_one("d.example"), "0001");
+    EXPECT_EQ(s.pull_destination("d.example"), (std::vector<std::string>{"0002", "0003", "0004"}));
+}
+
 TEST(Scheduler, DestinationOfAnAddress) {
     EXPECT_EQ(destination_of("User@RockerDuck.Example"), "rockerduck.example");
     EXPECT_EQ(destination_of("\"a@b\"@c.example"), "c.example");
