@@ -88,8 +88,10 @@ std::error_code SpoolHeadroom::top_up() {
     } else {
         const auto file_end = static_cast<std::uint64_t>(st.st_size);
         known_file_end_ = file_end;
-        if (file_end < std::min(e.used_end + step, e.map_size)) {
-            const std::uint64_t target = std::min(file_end + chunk, e.map_size);
+        const std::uint64_t wanted_end = std::min(e.used_end + step, e.map_size);
+        if (file_end < wanted_end) {
+            const std::uint64_t amount = std::clamp(wanted_end - file_end, min_chunk, max_chunk);
+            const std::uint64_t target = std::min(file_end + amount, e.map_size);
             ec = write_zeros(fd, file_end, target);
             if (ec) {
                 // Give the disk back: LMDB may need those blocks for its own pages.

@@ -11,11 +11,16 @@
 // first write into one changes metadata just the same (measured: no gain;
 // docs/performance.md, "Room ahead of the spool").
 //
-// Each top-up writes at most half a megabyte and only starts its writeback
-// (sync_file_range), without waiting: the writer is held for a copy into the page
-// cache, and the disk writes the zeros beside the next commits. Synced in steps of up
-// to 8 MiB instead, each step held the writer (and every 250 behind it) for the whole
-// write; half a megabyte at a time was faster in 10 of 12 benchmark pairs.
+// Each top-up writes what the room lacks (at least min_chunk, at most max_chunk) and
+// only starts its writeback (sync_file_range), without waiting: the writer is held for
+// a copy into the page cache, and the disk writes the zeros beside the next commits.
+// Synced in steps of up to 8 MiB instead, each step held the writer (and every 250
+// behind it) for the whole write; half a megabyte at a time, not waited for, was faster
+// in 10 of 12 benchmark pairs. The next commit's fdatasync still waits for zeros being
+// written (it waits for the whole file), so top-ups as small as the batches they
+// follow spread that wait: 128 KiB at a time was faster again than half a megabyte in
+// 12 of 16 pairs. A top-up as large as what the last batch used keeps up with larger
+// messages, where a fixed 128 KiB would fall behind and leave commits growing the file.
 //
 // The zeros lie past the last page LMDB uses, where no reader looks and which LMDB
 // writes only when it allocates those pages in a later commit. The fill runs inside a
@@ -39,18 +44,22 @@ public:
     // grows the file itself, as without the room.
     static constexpr std::uint64_t min_step = 1ull << 20;
     static constexpr std::uint64_t max_step = 8ull << 20;
-    // What one top-up writes at most: about 55 of the benchmark's messages, more than
-    // a batch of them needs, and about a millisecond of the reference disk's time.
-    static constexpr std::uint64_t chunk = 512ull << 10;
+    // What one top-up writes: the room missing, but at least min_chunk (about 14 of the
+    // benchmark's messages, two or three of its batches: no top-up per batch for a few
+    // kilobytes) and at most max_chunk (a restart or a grown step fills its room over
+    // several batches instead of holding one for milliseconds).
+    static constexpr std::uint64_t min_chunk = 128ull << 10;
+    static constexpr std::uint64_t max_chunk = 1ull << 20;
     // After a failed fill, the next try waits this long (a full disk stays full a while).
     static constexpr std::chrono::seconds retry_after{30};
 
     explicit SpoolHeadroom(Spool& spool);
 
-    // When less than one step of room is left past the last used page, writes one
-    // chunk of zeros at the end of the file (never past the map size) and starts its
-    // writeback. Call it between commits of this process's writer. A failure truncates
-    // the file back to where it ended and is returned; the spool is unharmed by it.
+    // When less than one step of room is left past the last used page, writes zeros at
+    // the end of the file (what is missing, min_chunk to max_chunk; never past the map
+    // size) and starts their writeback. Call it between commits of this process's
+    // writer. A failure truncates the file back to where it ended and is returned; the
+    // spool is unharmed by it.
     std::error_code top_up();
 
     // Bytes of zeros written so far, and the fills that failed (for tests and metrics).

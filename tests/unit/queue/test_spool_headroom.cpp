@@ -73,7 +73,7 @@ std::uint64_t step_for(std::uint64_t used) {
     return std::clamp(used / 4, SpoolHeadroom::min_step, SpoolHeadroom::max_step);
 }
 
-TEST_F(SpoolHeadroomTest, EachTopUpWritesAChunkOfZeros) {
+TEST_F(SpoolHeadroomTest, ATopUpWritesTheMissingRoomAsZeros) {
     Spool spool(spool_path(), map_64m, Spool::Mode::read_write);
     const auto before = file_size();
     const auto used = spool.stats().used_bytes;
@@ -82,7 +82,10 @@ TEST_F(SpoolHeadroomTest, EachTopUpWritesAChunkOfZeros) {
     SpoolHeadroom headroom(spool);
     ASSERT_FALSE(headroom.top_up());
     const auto after = file_size();
-    EXPECT_EQ(after, before + SpoolHeadroom::chunk);
+    // A new spool lacks at most a megabyte (its step): one top-up writes all of it.
+    const auto missing = used + step_for(used) - before;
+    ASSERT_LE(missing, SpoolHeadroom::max_chunk);
+    EXPECT_EQ(after, before + std::max(missing, SpoolHeadroom::min_chunk));
     EXPECT_EQ(headroom.bytes_written(), after - before);
     EXPECT_EQ(headroom.failures(), 0u);
     const auto bytes = file_bytes();
@@ -90,23 +93,49 @@ TEST_F(SpoolHeadroomTest, EachTopUpWritesAChunkOfZeros) {
     EXPECT_EQ(bytes.find_first_not_of('\0', before), std::string::npos) << "the room holds only zeros";
 }
 
-TEST_F(SpoolHeadroomTest, FillsAStepOfRoomAChunkAtATimeThenStops) {
+TEST_F(SpoolHeadroomTest, FillsItsRoomThenStopsAndAFewMessagesCostOneSmallTopUp) {
     Spool spool(spool_path(), map_64m, Spool::Mode::read_write);
     SpoolHeadroom headroom(spool);
-    const int writes = fill_room(headroom);
-    const auto used = spool.stats().used_bytes;
-    const auto step = step_for(used);
-    EXPECT_EQ(writes, static_cast<int>((step + SpoolHeadroom::chunk - 1) / SpoolHeadroom::chunk));
-    EXPECT_GE(file_size(), used + step);
-    EXPECT_LT(file_size(), used + step + SpoolHeadroom::chunk);
-    EXPECT_EQ(headroom.bytes_written(), static_cast<std::uint64_t>(writes) * SpoolHeadroom::chunk);
-
-    // A few messages use a little of the room: one chunk puts it back.
-    put_messages(spool, 4);
     EXPECT_EQ(fill_room(headroom), 1);
+    const auto used = spool.stats().used_bytes;
+    EXPECT_GE(file_size(), used + step_for(used));
+    EXPECT_LT(file_size(), used + step_for(used) + SpoolHeadroom::min_chunk);
+
+    // A few messages use a little of the room: one top-up of min_chunk puts it back.
+    put_messages(spool, 4);
+    const auto written = headroom.bytes_written();
+    EXPECT_EQ(fill_room(headroom), 1);
+    EXPECT_EQ(headroom.bytes_written(), written + SpoolHeadroom::min_chunk);
     const auto size = file_size();
     EXPECT_FALSE(headroom.top_up());
     EXPECT_EQ(file_size(), size);
+}
+
+TEST_F(SpoolHeadroomTest, ALargeShortfallIsFilledAtMostMaxChunkAtATime) {
+    // 40 MiB of messages committed at once, before the room is first kept: the step is
+    // then 8 MiB, nearly all of it missing.
+    constexpr std::uint64_t map_256m = 256ull << 20;
+    Spool spool(spool_path(), map_256m, Spool::Mode::read_write);
+    std::vector<std::string> ids;
+    for (int i = 0; i < 640; ++i) ids.push_back(new_queue_id());
+    ASSERT_FALSE(spool.write([&](SpoolWriteTxn& txn) {
+        for (const auto& id : ids)
+            if (auto ec = txn.put_message(make_envelope(id), content_for(id, 64 * 1024))) return ec;
+        return std::error_code();
+    }));
+    const auto used = spool.stats().used_bytes;
+    ASSERT_EQ(step_for(used), SpoolHeadroom::max_step);
+    const auto missing = used + SpoolHeadroom::max_step - file_size();
+    ASSERT_GT(missing, 4 * SpoolHeadroom::max_chunk);
+
+    SpoolHeadroom headroom(spool);
+    ASSERT_FALSE(headroom.top_up());
+    EXPECT_EQ(headroom.bytes_written(), SpoolHeadroom::max_chunk) << "one top-up holds the writer for a megabyte at most";
+    const int writes = 1 + fill_room(headroom);
+    EXPECT_EQ(writes, static_cast<int>((missing + SpoolHeadroom::max_chunk - 1) / SpoolHeadroom::max_chunk));
+    EXPECT_GE(file_size(), used + SpoolHeadroom::max_step);
+    EXPECT_LT(file_size(), used + SpoolHeadroom::max_step + SpoolHeadroom::min_chunk);
+    expect_all_there(spool, ids, 64 * 1024);
 }
 
 TEST_F(SpoolHeadroomTest, CommitsUseTheRoomWithoutGrowingTheFile) {
@@ -154,7 +183,7 @@ TEST_F(SpoolHeadroomTest, TopsUpAgainWhenCommitsNearTheEnd) {
         EXPECT_GE(fill_room(headroom), 1) << "round " << round;
         const auto used = spool.stats().used_bytes;
         EXPECT_GE(file_size(), used + step_for(used)) << "round " << round;
-        EXPECT_LT(file_size(), used + step_for(used) + SpoolHeadroom::chunk) << "round " << round;
+        EXPECT_LT(file_size(), used + step_for(used) + SpoolHeadroom::min_chunk) << "round " << round;
     }
     EXPECT_GT(headroom.bytes_written(), SpoolHeadroom::min_step);
     expect_all_there(spool, ids, 16 * 1024);

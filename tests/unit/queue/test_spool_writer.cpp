@@ -119,8 +119,8 @@ TEST_F(SpoolWriterTest, KeepsRoomAheadOfTheSpool) {
     SpoolWriter writer(spool);
     Completions done;
     // About 3 MiB, past the first steps of room, ten messages a batch as from a few
-    // sessions: each batch needs less than the chunk one top-up adds (a batch larger
-    // than the room grows the file itself).
+    // sessions: each batch (about 200 KiB, more than min_chunk) is written back as room
+    // after it, so no commit grows the file.
     constexpr std::size_t count = 200;
     for (std::size_t i = 0; i < count; ++i) {
         writer.submit(put_op(new_queue_id(), 16 * 1024), done.make());
