@@ -50,10 +50,20 @@ def program(name: str) -> str:
     return str(p)
 
 
+_handed_out: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A port free right now, and never one this process was given before: ports are
+    picked before anything listens on them (a daemon's SMTP and admin ports, a rig's site
+    ports), so a port picked earlier still looks free and could be picked again."""
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port not in _handed_out:
+            _handed_out.add(port)
+            return port
 
 
 # ---------------------------------------------------------------------------- config

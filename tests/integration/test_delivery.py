@@ -193,7 +193,7 @@ DECOY = f"decoy.{ROUTE_DOMAIN}"
 def test_next_hop_forms(rig, form):
     """fwd has A 127.0.0.3 and MX -> decoy (A 127.0.0.4). Sites listen on both addresses,
     on the delivery port and on another port; only the right one may get the mail."""
-    port2 = site_port(avoid={rig.port})
+    port2 = site_port()
     rig.dns.set_a(FWD, ["127.0.0.3"], ttl=60)
     rig.dns.set_mx(FWD, [(10, DECOY)], ttl=60)
     rig.dns.set_a(DECOY, ["127.0.0.4"], ttl=60)
